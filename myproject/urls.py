@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="privatemessages:thread_list")),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("accounts.urls")),
+    path("messages/", include("privatemessages.urls")),
+    path("alice/", include("alice.urls")),
+]

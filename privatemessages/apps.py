@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PrivateMessagesConfig(AppConfig):
+    name = "privatemessages"
+    verbose_name = "Личные сообщения"

@@ -1,0 +1,57 @@
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+
+class Thread(models.Model):
+    """A conversation. Today always between exactly two users."""
+
+    participants = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="message_threads"
+    )
+    # "<lower user id>:<higher user id>" for two-person threads. The unique
+    # constraint is what makes two first messages sent at the same moment end
+    # up in one thread. NULL leaves room for group threads later.
+    pair_key = models.CharField(max_length=64, unique=True, null=True, blank=True)
+    last_message = models.DateTimeField(null=True, blank=True, db_index=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-last_message"]
+        verbose_name = "диалог"
+        verbose_name_plural = "диалоги"
+
+    def __str__(self) -> str:
+        return f"Thread #{self.pk} ({self.pair_key or 'group'})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("privatemessages:chat", kwargs={"thread_id": self.pk})
+
+    @staticmethod
+    def pair_key_for(user_id: int, other_user_id: int) -> str:
+        low, high = sorted((user_id, other_user_id))
+        return f"{low}:{high}"
+
+
+class Message(models.Model):
+    """One message. Ids grow in commit order within a thread (see services)."""
+
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="messages")
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sent_messages"
+    )
+    text = models.TextField()
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # History pages and resync: "messages of thread T after id N".
+            models.Index(fields=["thread", "id"], name="pm_message_thread_id_idx"),
+        ]
+        verbose_name = "сообщение"
+        verbose_name_plural = "сообщения"
+
+    def __str__(self) -> str:
+        return f"Message #{self.pk} in thread {self.thread_id}"
