@@ -47,3 +47,21 @@ format: install-dev
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+
+## Chat benchmarks (see bench/README.md): ours, the stock Channels relay and a plain
+## websockets relay under the same load client, then the pages. Needs PostgreSQL and
+## Redis on loopback. Smoke run: make bench-chat BENCH_CHAT_ARGS=--quick BENCH_PAGES_ARGS=--quick
+.PHONY: bench-chat
+bench-chat: install-dev
+	$(BIN)/python -m bench.chat $(BENCH_CHAT_ARGS)
+	$(BIN)/python -m bench.pages $(BENCH_PAGES_ARGS)
+
+## N ASGI processes on ports BASE_PORT.. behind nginx on CLUSTER_PORT (docs/deploy.md).
+## Needs REDIS_URL (the processes share messages through Redis) and nginx:
+##   REDIS_URL=redis://127.0.0.1:6379/0 make cluster N=3
+N ?= 2
+BASE_PORT ?= 8001
+CLUSTER_PORT ?= 8080
+cluster: demo-users
+	$(BIN)/python deploy/cluster.py --processes $(N) --base-port $(BASE_PORT) \
+		--host $(HOST) --port $(CLUSTER_PORT) --no-migrate

@@ -16,7 +16,7 @@ def isolated_redis_keys():
     prefix = f"test-{uuid.uuid4().hex[:12]}:"
     settings.REDIS_KEY_PREFIX = prefix
     layer = settings.CHANNEL_LAYERS["default"]
-    if "CONFIG" in layer:
+    if "prefix" in layer.get("CONFIG", {}):
         layer["CONFIG"]["prefix"] = f"{prefix}asgi"
     from channels.layers import channel_layers
 

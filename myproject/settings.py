@@ -110,23 +110,43 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # can share one Redis server.
 REDIS_KEY_PREFIX = os.environ.get("REDIS_KEY_PREFIX", "")
 
+# Channel layer: the chat's fan-out between server processes (docs/deploy.md).
+# RedisPubSubChannelLayer was chosen by measurement (bench/channel_layer.py,
+# figures in docs/deploy.md): about a tenth of RedisChannelLayer's CPU per
+# delivered message, one PUBLISH per group_send whatever the group's size, no
+# per-channel capacity to overflow and no group membership kept in Redis to
+# expire or be flushed. What it can lose (messages published while a
+# process's subscription reconnects) the chat recovers from the database:
+# every live message names its predecessor, a consumer that notices a gap
+# replays it, and clients resync on every reconnect (docs/protocol.md).
+# It has no capacity or expiry settings: each socket's queue is in process
+# memory and drained as fast as the socket takes it.
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
+                # An explicit pool size: redis-py's default cap refused new
+                # connections when many sockets connected at once.
                 "hosts": [{"address": REDIS_URL, "max_connections": 1000}],
                 "prefix": f"{REDIS_KEY_PREFIX}asgi",
-                # The defaults (100 messages, 60 s) drop messages silently
-                # under a burst; clients also resync from the database.
-                "capacity": 5000,
-                "expiry": 30,
-                "group_expiry": 86400,
             },
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # One process only. Its defaults (100 messages per channel, 60 s) would drop
+    # events of a busy socket silently; these are sized for a burst of a chat.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": 5000, "expiry": 60},
+        }
+    }
+
+# Per WebSocket connection: at most PRIVATEMESSAGES_WS_BURST frames at once,
+# refilled at PRIVATEMESSAGES_WS_RATE per second; frames past it are refused.
+PRIVATEMESSAGES_WS_RATE = float(os.environ.get("PRIVATEMESSAGES_WS_RATE", "10"))
+PRIVATEMESSAGES_WS_BURST = int(os.environ.get("PRIVATEMESSAGES_WS_BURST", "20"))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -105,9 +105,7 @@ def counts_for_threads(latest_ids: dict[int, int | None]) -> dict[int, ThreadCou
     return result
 
 
-def _counts_from_redis(
-    client: redis.Redis, wanted: dict[int, int]
-) -> dict[int, ThreadCounts]:
+def _counts_from_redis(client: redis.Redis, wanted: dict[int, int]) -> dict[int, ThreadCounts]:
     pipe = client.pipeline(transaction=False)
     for thread_id in wanted:
         pipe.hgetall(counters_key(thread_id))
@@ -165,3 +163,19 @@ def _store_in_redis(client: redis.Redis, counts: dict[int, ThreadCounts]) -> Non
         pipe.execute()
     except redis.RedisError:
         logger.warning("Could not store rebuilt counters in Redis", exc_info=True)
+
+
+def forget(thread_ids: Iterable[int]) -> None:
+    """
+    Drop the cached counters of *thread_ids*, to be rebuilt by the next reader.
+    Call it after deleting messages: a deleted message that was not the newest
+    leaves ``last_id`` unchanged, so the cache would not notice on its own.
+    """
+    client = get_redis()
+    keys = [counters_key(thread_id) for thread_id in set(thread_ids)]
+    if client is None or not keys:
+        return
+    try:
+        client.delete(*keys)
+    except redis.RedisError:
+        logger.warning("Could not drop cached counters of threads %s", keys, exc_info=True)

@@ -6,14 +6,20 @@ forwards what it receives here (see docs/protocol.md).
 """
 
 import logging
-from datetime import UTC
+from datetime import UTC, datetime
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.utils.text import Truncator
 
+from . import selectors
 from .models import Message
 
 logger = logging.getLogger(__name__)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def thread_group(thread_id: int) -> str:
@@ -35,9 +41,24 @@ def message_payload(message: Message, *, client_id: str | None = None) -> dict:
         "sender": message.sender.get_username(),
         "sender_id": message.sender_id,
         "text": message.text,
-        "created": message.created.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "created": _iso(message.created),
         "client_id": client_id,
     }
+
+
+def stored_message_payload(message: Message) -> dict:
+    """Return the wire form of a saved *message*, with the client_id it was sent with."""
+    return message_payload(message, client_id=message.client_id or None)
+
+
+def message_for_user(payload: dict, user_id: int) -> dict:
+    """
+    Return the message payload as *user_id* receives it: the client_id is echoed
+    to its sender's own sockets only (it lets the sending tab confirm its line).
+    """
+    if payload.get("client_id") is None or payload.get("sender_id") == user_id:
+        return payload
+    return {**payload, "client_id": None}
 
 
 def thread_payload(message: Message, *, for_user_id: int, partner: str, total: int) -> dict:
@@ -49,7 +70,29 @@ def thread_payload(message: Message, *, for_user_id: int, partner: str, total: i
         "partner": partner,
         "total": total,
         "last_message": message_payload(message),
+        "preview": Truncator(message.text).chars(selectors.PREVIEW_LENGTH),
         "outgoing": message.sender_id == for_user_id,
+    }
+
+
+def thread_summary_payload(summary: selectors.ThreadSummary) -> dict:
+    """
+    Return one line of the thread list in the shape of thread_payload (its
+    ``last_message`` carries only ``id`` and ``created``), for a resync.
+    """
+    created = summary.last_message_created
+    return {
+        "type": "thread",
+        "thread": summary.pk,
+        "url": summary.get_absolute_url(),
+        "partner": summary.partner,
+        "total": summary.total,
+        "last_message": {
+            "id": summary.last_message_id,
+            "created": _iso(created) if created is not None else None,
+        },
+        "preview": summary.last_message_preview,
+        "outgoing": summary.last_message_outgoing,
     }
 
 
@@ -59,10 +102,13 @@ def broadcast_message_created(
     client_id: str | None,
     participants: dict[int, str],
     total: int,
+    prev_id: int | None = None,
 ) -> None:
     """
     Send a committed *message* to its thread's sockets and to each participant's
-    thread list. *participants* maps user id to username.
+    thread list. *participants* maps user id to username; *prev_id* is the id
+    of the thread's message before this one (0 for the first), which lets a
+    receiver notice a live event it missed.
 
     A failure here loses nothing: the message is already saved and clients
     resync from the database when they reconnect.
@@ -71,20 +117,22 @@ def broadcast_message_created(
     if layer is None:
         return
     try:
-        async_to_sync(_send_all)(layer, message, client_id, participants, total)
+        async_to_sync(_send_all)(layer, message, client_id, participants, total, prev_id)
     except Exception:
         logger.exception("Could not broadcast message %s", message.pk)
 
 
-async def _send_all(layer, message, client_id, participants, total) -> None:
+async def _send_all(layer, message, client_id, participants, total, prev_id) -> None:
     await layer.group_send(
         thread_group(message.thread_id),
-        {"type": "chat.message", "message": message_payload(message, client_id=client_id)},
+        {
+            "type": "chat.message",
+            "message": message_payload(message, client_id=client_id),
+            "prev_id": prev_id,
+        },
     )
     for user_id, _username in participants.items():
-        partner = next(
-            (name for uid, name in participants.items() if uid != user_id), ""
-        )
+        partner = next((name for uid, name in participants.items() if uid != user_id), "")
         await layer.group_send(
             user_group(user_id),
             {

@@ -1,6 +1,6 @@
 import zoneinfo
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -8,10 +8,17 @@ from django.utils import timezone
 TIMEZONE_COOKIE = "timezone"
 
 
+@cache
+def known_zone_names() -> frozenset[str]:
+    """Return the names of every IANA zone installed (read once: it scans the disk)."""
+    # "localtime" is the host's own zone under a name that is no IANA name.
+    return frozenset(zoneinfo.available_timezones() - {"localtime"})
+
+
 @lru_cache(maxsize=1024)
 def zone_from_name(name: str) -> zoneinfo.ZoneInfo | None:
     """Return the IANA zone called *name*, or None for anything unknown or forged."""
-    if not name or len(name) > 64 or name not in zoneinfo.available_timezones():
+    if not name or len(name) > 64 or name not in known_zone_names():
         return None
     return zoneinfo.ZoneInfo(name)
 

@@ -7,9 +7,7 @@ from django.utils import timezone
 class Thread(models.Model):
     """A conversation. Today always between exactly two users."""
 
-    participants = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, related_name="message_threads"
-    )
+    participants = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="message_threads")
     # "<lower user id>:<higher user id>" for two-person threads. The unique
     # constraint is what makes two first messages sent at the same moment end
     # up in one thread. NULL leaves room for group threads later.
@@ -43,12 +41,23 @@ class Message(models.Model):
     )
     text = models.TextField()
     created = models.DateTimeField(default=timezone.now, db_index=True)
+    # The id the sending browser tab gave the message (empty for the form and
+    # the API). Unique per sender, so a message resent after a reconnect is
+    # saved once; the sender's tab matches its echo to the line it showed.
+    client_id = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["id"]
         indexes = [
             # History pages and resync: "messages of thread T after id N".
             models.Index(fields=["thread", "id"], name="pm_message_thread_id_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sender", "client_id"],
+                condition=~models.Q(client_id=""),
+                name="pm_message_sender_client_id_uniq",
+            ),
         ]
         verbose_name = "сообщение"
         verbose_name_plural = "сообщения"

@@ -12,6 +12,9 @@ from django.utils import timezone
 from . import counters, events
 from .models import Message, Thread
 
+# Longer than a UUID in any notation, short enough to index.
+CLIENT_ID_MAX_LENGTH = 64
+
 
 class MessageError(ValueError):
     """A message that cannot be sent; ``code`` is stable, ``message`` is for people."""
@@ -29,12 +32,22 @@ def clean_message_text(text: object) -> str:
     text = text.strip()
     if not text:
         raise MessageError("empty", "Сообщение не может быть пустым.")
+    # JSON (the API, the WebSocket) can carry both, and neither can be stored:
+    # PostgreSQL text has no NUL, and a lone surrogate is not UTF-8.
+    if "\x00" in text or not _is_utf8_encodable(text):
+        raise MessageError("invalid_text", "Сообщение содержит недопустимые символы.")
     limit = settings.PRIVATEMESSAGES_MAX_TEXT_LENGTH
     if len(text) > limit:
-        raise MessageError(
-            "too_long", f"Сообщение длиннее {limit} символов ({len(text)})."
-        )
+        raise MessageError("too_long", f"Сообщение длиннее {limit} символов ({len(text)}).")
     return text
+
+
+def _is_utf8_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def thread_get_or_create_for_pair(*, user: AbstractBaseUser, other: AbstractBaseUser) -> Thread:
@@ -60,15 +73,27 @@ def message_send_to_username(
 ) -> Message:
     """Send *text* to the user called *recipient_username* (the new-message form)."""
     text = clean_message_text(text)
-    recipient = (
-        get_user_model()
-        .objects.filter(**{get_user_model().USERNAME_FIELD: (recipient_username or "").strip()})
-        .first()
-    )
+    User = get_user_model()
+    username = recipient_username.strip() if isinstance(recipient_username, str) else ""
+    recipient = None
+    if username and "\x00" not in username and _is_utf8_encodable(username):
+        recipient = User.objects.filter(**{User.USERNAME_FIELD: username}).first()
     if recipient is None:
         raise MessageError("unknown_recipient", "Такого пользователя нет.")
     thread = thread_get_or_create_for_pair(user=sender, other=recipient)
     return message_create(sender=sender, thread=thread, text=text)
+
+
+def clean_client_id(client_id: object) -> str:
+    """Return the sending tab's *client_id* ("" for none), or raise MessageError."""
+    if client_id is None or client_id == "":
+        return ""
+    if not isinstance(client_id, str) or len(client_id) > CLIENT_ID_MAX_LENGTH:
+        raise MessageError(
+            "invalid_client_id",
+            f"client_id должен быть строкой не длиннее {CLIENT_ID_MAX_LENGTH} символов.",
+        )
+    return client_id
 
 
 def message_create(
@@ -81,29 +106,89 @@ def message_create(
     """
     Save a message from *sender* in *thread*, then (after commit) count it and
     announce it to every open socket of the thread and of its participants.
+
+    Idempotent per *client_id*: sending the same client_id again (a tab that
+    resends after a reconnect) returns the message saved the first time, and
+    saves and announces nothing.
     """
     text = clean_message_text(text)
+    client_id = clean_client_id(client_id)
     participants = dict(thread.participants.values_list("id", "username"))
     if sender.pk not in participants:
         raise MessageError("not_participant", "Вы не участник этого диалога.")
     now = timezone.now()
-    with transaction.atomic():
-        # The UPDATE locks the thread row until commit, so messages of one
-        # thread commit in id order: a client that has seen id N can ask for
-        # "everything after N" and never miss a message committed later.
-        Thread.objects.filter(pk=thread.pk).update(last_message=now)
-        message = Message.objects.create(thread=thread, sender=sender, text=text, created=now)
-        transaction.on_commit(
-            lambda: _announce(message, client_id=client_id, participants=participants)
-        )
+    try:
+        with transaction.atomic():
+            # The UPDATE locks the thread row until commit, so messages of one
+            # thread commit in id order: a client that has seen id N can ask for
+            # "everything after N" and never miss a message committed later.
+            Thread.objects.filter(pk=thread.pk).update(last_message=now)
+            if client_id:
+                existing = _message_with_client_id(sender=sender, client_id=client_id)
+                if existing is not None:
+                    # Undo the last_message bump: nothing new was sent.
+                    transaction.set_rollback(True)
+                    return _check_same_thread(existing, thread)
+            # Read under the lock: the thread's newest message before this one.
+            # Receivers compare it with the last id they delivered to notice a
+            # missed or reordered live event (see consumers.ChatConsumer).
+            prev_id = (
+                Message.objects.filter(thread_id=thread.pk)
+                .order_by("-id")
+                .values_list("id", flat=True)
+                .first()
+            ) or 0
+            message = Message.objects.create(
+                thread=thread, sender=sender, text=text, created=now, client_id=client_id
+            )
+            # robust: the message is saved by then, so a failure to count or announce
+            # it must not turn the sender's request into an error (and a resend).
+            transaction.on_commit(
+                lambda: _announce(
+                    message, client_id=client_id, participants=participants, prev_id=prev_id
+                ),
+                robust=True,
+            )
+    except IntegrityError:
+        # The same client_id committed by a concurrent call (possible where the
+        # database does not lock the thread row, e.g. SQLite) or in another thread.
+        existing = client_id and _message_with_client_id(sender=sender, client_id=client_id)
+        if not existing:
+            raise
+        return _check_same_thread(existing, thread)
     thread.last_message = now
     return message
 
 
-def _announce(message: Message, *, client_id: str | None, participants: dict[int, str]) -> None:
+def _message_with_client_id(*, sender: AbstractBaseUser, client_id: str) -> Message | None:
+    return (
+        Message.objects.filter(sender=sender, client_id=client_id).select_related("sender").first()
+    )
+
+
+def _check_same_thread(message: Message, thread: Thread) -> Message:
+    if message.thread_id != thread.pk:
+        raise MessageError(
+            "duplicate_client_id", "Этот client_id уже использован в другом диалоге."
+        )
+    return message
+
+
+def _announce(
+    message: Message,
+    *,
+    client_id: str | None,
+    participants: dict[int, str],
+    prev_id: int | None = None,
+) -> None:
     total = counters.record_message(message)
     if total is None:
-        total = counters.counts_for_threads({message.thread_id: message.pk})[message.thread_id].total
+        counts = counters.counts_for_threads({message.thread_id: message.pk})
+        total = counts[message.thread_id].total
     events.broadcast_message_created(
-        message, client_id=client_id, participants=participants, total=total
+        message,
+        client_id=client_id or None,
+        participants=participants,
+        total=total,
+        prev_id=prev_id,
     )

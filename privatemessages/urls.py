@@ -7,4 +7,7 @@ app_name = "privatemessages"
 urlpatterns = [
     path("", views.thread_list, name="thread_list"),
     path("chat/<int:thread_id>/", views.chat, name="chat"),
+    path("send_message/", views.send_message, name="send_message"),
+    path("send_message_api/<int:thread_id>/", views.send_message_api, name="send_message_api"),
+    path("timezone/", views.choose_timezone, name="timezone"),
 ]

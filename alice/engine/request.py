@@ -1,0 +1,177 @@
+"""The request a script sees: a dict of the protocol request with helpers, one per context."""
+
+import re
+from collections.abc import Iterator
+from contextvars import ContextVar, Token
+from typing import Any, cast
+
+from .morphology import lemma
+
+__all__ = ["Request", "request"]
+
+_WORD = re.compile(r"[\w-]+")
+
+
+class Request(dict):
+    """
+    Read a protocol request like the dict it is, plus the helpers of alice_scripts.
+
+    A shallow copy of the top level only: the nested objects are shared with the parsed JSON,
+    which nothing changes afterwards.
+    """
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        super().__init__(data)
+        body = self.get("request") or {}
+        self._body: dict[str, Any] = body
+        command = body.get("command")
+        if command is None:
+            # A ButtonPressed request has no command: read the button's title from the NLU
+            # tokens, so that has_lemmas() loops accept a tapped button as well as speech.
+            command = " ".join((body.get("nlu") or {}).get("tokens") or ())
+        self._command: str = command.rstrip(".")
+        self._words: list[str] | None = None
+        self._lemmas: list[str] | None = None
+
+    @property
+    def command(self) -> str:
+        """Return the normalised utterance with trailing dots stripped."""
+        return self._command
+
+    def matches(self, pattern: str | re.Pattern[str], flags: int = 0) -> bool:
+        """Return whether the whole command matches *pattern*."""
+        return re.fullmatch(pattern, self._command, flags) is not None
+
+    @property
+    def words(self) -> list[str]:
+        """Return the words and numbers of the command."""
+        if self._words is None:
+            self._words = _WORD.findall(self._command)
+        return self._words
+
+    @property
+    def lemmas(self) -> list[str]:
+        """Return the normal form of each word of the command."""
+        if self._lemmas is None:
+            self._lemmas = [lemma(word) for word in self.words]
+        return self._lemmas
+
+    def has_lemmas(self, *words: str) -> bool:
+        """Return whether the normal form of any of *words* is among the command's lemmas."""
+        lemmas = self.lemmas
+        return any(lemma(word) in lemmas for word in words)
+
+    @property
+    def original_utterance(self) -> str:
+        """Return the raw text of the utterance ("" when there is none)."""
+        return self._body.get("original_utterance") or ""
+
+    @property
+    def type(self) -> str:
+        """Return the request type: SimpleUtterance, ButtonPressed or Show.Pull."""
+        return self._body.get("type") or "SimpleUtterance"
+
+    @property
+    def payload(self) -> Any:
+        """Return the payload of a pressed button, or None."""
+        return self._body.get("payload")
+
+    @property
+    def entities(self) -> list[dict[str, Any]]:
+        """Return the NLU entities Alice found in the utterance."""
+        return (self._body.get("nlu") or {}).get("entities") or []
+
+    def entity_values(self, entity_type: str) -> list[Any]:
+        """Return the values of the NLU entities of *entity_type*, in utterance order."""
+        return [e.get("value") for e in self.entities if e.get("type") == entity_type]
+
+    @property
+    def numbers(self) -> list[int | float]:
+        """Return the values of the YANDEX.NUMBER entities, in utterance order."""
+        return self.entity_values("YANDEX.NUMBER")
+
+    @property
+    def session_id(self) -> str:
+        """Return the id of the session."""
+        return self["session"]["session_id"]
+
+    @property
+    def message_id(self) -> int:
+        """Return the number of this request within its session, from 0."""
+        return self["session"]["message_id"]
+
+    @property
+    def user_id(self) -> str | None:
+        """Return the application-scoped user id (the deprecated ``session.user_id``)."""
+        session = self["session"]
+        user_id = session.get("user_id")
+        if user_id is None:
+            user_id = (session.get("application") or {}).get("application_id")
+        return user_id
+
+    @property
+    def is_new_session(self) -> bool:
+        """Return whether Alice opened a new session with this request."""
+        return self["session"].get("new") is True
+
+    @property
+    def is_ping(self) -> bool:
+        """Return whether this is Yandex's health check rather than a user speaking."""
+        return self._body.get("original_utterance") == "ping" and not self._body.get("command")
+
+
+_current: ContextVar[Request] = ContextVar("alice_request")
+
+
+def activate(current: Request) -> Token[Request]:
+    """Make *current* the request of this context; pass the token to deactivate()."""
+    return _current.set(current)
+
+
+def deactivate(token: Token[Request]) -> None:
+    """Restore the request that was current before activate()."""
+    _current.reset(token)
+
+
+class _RequestProxy:
+    """Stand for the request being handled in the current thread or task."""
+
+    __slots__ = ()
+
+    def _get(self) -> Request:
+        try:
+            return _current.get()
+        except LookupError:
+            raise RuntimeError(
+                "alice.request is only available while a script handles a request"
+            ) from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._get()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._get()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __eq__(self, other: object) -> bool:
+        return self._get() == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        try:
+            return f"<request {dict.__repr__(_current.get())}>"
+        except LookupError:
+            return "<request: none active>"
+
+
+# Typed as Request so that editors complete its helpers.
+request: Request = cast(Request, _RequestProxy())

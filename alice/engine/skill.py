@@ -1,0 +1,163 @@
+"""A skill: one script, run as a separate generator for each session."""
+
+import inspect
+import logging
+import threading
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
+
+from .protocol import build_response, validate_request
+from .request import Request, activate, deactivate
+from .response import fit_response
+from .storage import Session, SessionBusy, SessionStore, default_store
+
+__all__ = ["Skill"]
+
+logger = logging.getLogger("alice.engine")
+
+Script = TypeVar("Script", bound=Callable[[], Generator[dict[str, Any], None, Any]])
+
+
+class Skill:
+    """
+    Run one script per session: the first request of a session runs it up to its first
+    ``yield``, each later request resumes it up to the next one.
+    """
+
+    ping_text = "pong"
+    # Sent when a script returns without end_session=True.
+    closing_text = "Спасибо за разговор! До свидания."
+    # Sent when a script raises; the session is over.
+    apology_text = "Извините, у меня что-то сломалось. Попробуйте, пожалуйста, ещё раз."
+    # Sent when the previous request of the session is still being answered.
+    busy_text = "Секундочку, я ещё думаю над прошлым ответом."
+
+    def __init__(
+        self,
+        import_name: str = "alice",
+        *,
+        store: SessionStore | None = None,
+        lock_timeout: float = 3.0,
+    ) -> None:
+        """
+        Create a skill named after the script's module (pass ``__name__``).
+
+        *store* keeps the sessions (by default the process-wide default store); a request
+        waits at most *lock_timeout* seconds for the previous one of its session, which is
+        below Alice's deadline.
+        """
+        self.name = import_name
+        self.lock_timeout = lock_timeout
+        self._script: Callable[[], Generator[dict[str, Any], None, Any]] | None = None
+        self._store = store
+        self._store_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"<Skill {self.name!r}>"
+
+    def script(self, function: Script) -> Script:
+        """Register *function*, a generator function, as the skill's script."""
+        if not inspect.isgeneratorfunction(function):
+            raise TypeError(f"{function!r} must be a generator function (use yield say(...))")
+        self._script = function
+        return function
+
+    @property
+    def store(self) -> SessionStore:
+        """Return the session store, building the default one on first use."""
+        if self._store is None:
+            with self._store_lock:
+                if self._store is None:
+                    self._store = default_store(namespace=self.name)
+        return self._store
+
+    @store.setter
+    def store(self, store: SessionStore) -> None:
+        self._store = store
+
+    def handle(self, data: Any) -> dict[str, Any]:
+        """
+        Return the protocol response to *data*, a parsed request body.
+
+        Raise ProtocolError when *data* is not a protocol request. Failures of the script are
+        answered, never raised.
+        """
+        current = Request(validate_request(data))
+        if current.is_ping:
+            # Health checks must be fast and must not start a dialog.
+            return build_response(
+                {"text": self.ping_text, "end_session": False}, current["version"]
+            )
+        store = self.store
+        try:
+            with store.lock(current.session_id, self.lock_timeout):
+                return self._answer(store, current)
+        except SessionBusy:
+            logger.warning(
+                "Skill %s: session %s is busy; asked to wait.", self.name, current.session_id
+            )
+            return build_response(
+                {"text": self.busy_text, "end_session": False}, current["version"]
+            )
+
+    def _answer(self, store: SessionStore, current: Request) -> dict[str, Any]:
+        """Answer *current* while holding its session's lock."""
+        session = store.get(current.session_id)
+        if (
+            session is not None
+            and not current.is_new_session
+            and session.message_id == current.message_id
+            and session.response is not None
+        ):
+            # A retry: answer it again without advancing the dialog.
+            return session.response
+        if session is None or session.generator is None or current.is_new_session:
+            session = Session(current.session_id, self._start())
+        content = self._advance(session, current)
+        response = build_response(content, current["version"])
+        session.turns += 1
+        session.message_id = current.message_id
+        session.response = response
+        if content["end_session"]:
+            session.generator = None
+        store.save(session, current)
+        return response
+
+    def _start(self) -> Generator[dict[str, Any], None, Any]:
+        if self._script is None:
+            raise RuntimeError(f"{self!r} has no script: decorate one with @skill.script")
+        return self._script()
+
+    def _advance(self, session: Session, current: Request) -> dict[str, Any]:
+        """Run the script up to its next yield and return the response content it gives."""
+        assert session.generator is not None
+        token = activate(current)
+        try:
+            content = next(session.generator)
+        except StopIteration:
+            logger.warning(
+                "Skill %s: the script returned without end_session=True "
+                "(session %s); closing the session.",
+                self.name,
+                session.session_id,
+            )
+            content = {"text": self.closing_text, "end_session": True}
+        except Exception:
+            logger.exception(
+                "Skill %s: the script failed in session %s; the session is dropped.",
+                self.name,
+                session.session_id,
+            )
+            content = {"text": self.apology_text, "end_session": True}
+        finally:
+            deactivate(token)
+        if not isinstance(content, dict):
+            logger.error(
+                "Skill %s: the script yielded %r, not say(...), in session %s; the "
+                "session is dropped.",
+                self.name,
+                content,
+                session.session_id,
+            )
+            content = {"text": self.apology_text, "end_session": True}
+        return fit_response(content)

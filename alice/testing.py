@@ -1,0 +1,165 @@
+"""
+Drive a script through a dialog without HTTP, for script authors' tests and the terminal chat.
+
+    client = DialogClient(skill)
+    assert client.start().text == "Добрый день! Как вас зовут?"
+    assert client.say("Саша").text == "Сколько вам лет?"
+"""
+
+import importlib
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from alice.engine import Skill
+
+__all__ = ["DialogClient", "Reply", "load_skill"]
+
+_WORD = re.compile(r"[\w-]+")
+_NUMBER = re.compile(r"-?\d+")
+
+
+def load_skill(name: str) -> Skill:
+    """Return the skill of the module *name*: a dotted path, or a module of alice.scripts."""
+    module_name = name if "." in name else f"alice.scripts.{name}"
+    module = importlib.import_module(module_name)
+    skill = getattr(module, "skill", None)
+    if isinstance(skill, Skill):
+        return skill
+    skills = [value for value in vars(module).values() if isinstance(value, Skill)]
+    if len(skills) != 1:
+        raise LookupError(f"{module_name} must define exactly one Skill, found {len(skills)}")
+    return skills[0]
+
+
+@dataclass
+class Reply:
+    """What the skill answered to one request."""
+
+    raw: dict[str, Any]
+    text: str = field(init=False)
+    tts: str | None = field(init=False)
+    buttons: list[dict[str, Any]] = field(init=False)
+    end_session: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        response = self.raw["response"]
+        self.text = response["text"]
+        self.tts = response.get("tts")
+        self.buttons = response.get("buttons", [])
+        self.end_session = response["end_session"]
+
+    @property
+    def titles(self) -> list[str]:
+        """Return the titles of the buttons."""
+        return [button["title"] for button in self.buttons]
+
+
+class DialogClient:
+    """
+    Talk to a skill as Alice would, one session at a time.
+
+    ``say()`` sends the text as both ``command`` and ``original_utterance`` (Alice would also
+    lower-case it and drop punctuation); numbers in it become YANDEX.NUMBER entities.
+    """
+
+    def __init__(self, skill: Skill | str, *, session_id: str | None = None) -> None:
+        """Create a client of *skill* (a Skill, or a name for load_skill())."""
+        self.skill = load_skill(skill) if isinstance(skill, str) else skill
+        self.session_id = session_id or str(uuid.uuid4())
+        self.user_id = uuid.uuid4().hex.upper()
+        self.message_id = -1
+        self.reply: Reply | None = None
+
+    def start(self) -> Reply:
+        """Open a new session (the request Alice sends when the skill is launched)."""
+        self.message_id = -1
+        return self._send({"command": "", "original_utterance": "", "type": "SimpleUtterance"})
+
+    def say(self, text: str, *, entities: list[dict[str, Any]] | None = None) -> Reply:
+        """Send *text* as an utterance; *entities* replaces the guessed NLU entities."""
+        tokens = _WORD.findall(text.lower())
+        if entities is None:
+            entities = [
+                {"type": "YANDEX.NUMBER", "tokens": {"start": i, "end": i + 1}, "value": int(t)}
+                for i, t in enumerate(tokens)
+                if _NUMBER.fullmatch(t)
+            ]
+        return self._send(
+            {
+                "command": text,
+                "original_utterance": text,
+                "type": "SimpleUtterance",
+                "nlu": {"tokens": tokens, "entities": entities, "intents": {}},
+            }
+        )
+
+    def press(self, title: str) -> Reply:
+        """
+        Tap the button called *title* in the last reply.
+
+        A button with a payload sends ButtonPressed (with no command, as Alice does); one
+        without is sent as its title spoken.
+        """
+        buttons = self.reply.buttons if self.reply else []
+        button = next((b for b in buttons if b["title"].lower() == title.lower()), None)
+        if button is None:
+            raise ValueError(
+                f"No button {title!r}; the last reply has {[b['title'] for b in buttons]}"
+            )
+        if "payload" not in button:
+            return self.say(button["title"])
+        tokens = _WORD.findall(button["title"].lower())
+        return self._send(
+            {
+                "type": "ButtonPressed",
+                "payload": button["payload"],
+                "nlu": {"tokens": tokens, "entities": [], "intents": {}},
+            }
+        )
+
+    def ping(self) -> Reply:
+        """Send a health check, as Yandex does, in a session of its own."""
+        return Reply(
+            self.skill.handle(
+                self._request(
+                    {"command": "", "original_utterance": "ping"},
+                    message_id=0,
+                    new=True,
+                    session_id=str(uuid.uuid4()),
+                )
+            )
+        )
+
+    def send(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Send a whole protocol request as it is; return the whole response."""
+        return self.skill.handle(request)
+
+    def dialog(self, *utterances: str) -> list[Reply]:
+        """Start a session, say each of *utterances*; return every reply, the greeting first."""
+        return [self.start(), *(self.say(text) for text in utterances)]
+
+    def _send(self, body: dict[str, Any]) -> Reply:
+        self.message_id += 1
+        request = self._request(body, message_id=self.message_id, new=self.message_id == 0)
+        self.reply = Reply(self.skill.handle(request))
+        return self.reply
+
+    def _request(
+        self, body: dict[str, Any], *, message_id: int, new: bool, session_id: str | None = None
+    ) -> dict[str, Any]:
+        return {
+            "meta": {"locale": "ru-RU", "timezone": "Europe/Moscow", "interfaces": {"screen": {}}},
+            "request": body,
+            "session": {
+                "message_id": message_id,
+                "session_id": session_id or self.session_id,
+                "skill_id": "test-skill",
+                "user_id": self.user_id,
+                "application": {"application_id": self.user_id},
+                "new": new,
+            },
+            "state": {"session": {}, "user": {}, "application": {}},
+            "version": "1.0",
+        }

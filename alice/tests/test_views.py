@@ -1,0 +1,177 @@
+"""The Django webhook: methods, sizes, errors, content type, CSRF, WSGI and ASGI."""
+
+import asyncio
+import json
+import threading
+import uuid
+
+import pytest
+from django.test import AsyncClient, Client
+from django.test.utils import override_settings
+
+from alice.apps import store_from_settings
+from alice.engine import MemorySessionStore, Skill
+
+pytestmark = pytest.mark.urls("alice.tests.urls")
+
+
+def body(session_id: str, message_id: int, command: str = "", *, new: bool = False, **extra):
+    return json.dumps(
+        {
+            "request": {"command": command, "original_utterance": command},
+            "session": {"session_id": session_id, "message_id": message_id, "new": new},
+            "version": "1.0",
+            **extra,
+        }
+    ).encode()
+
+
+def post(client, url: str, data: bytes):
+    return client.post(url, data, content_type="application/json")
+
+
+@pytest.mark.parametrize("method", ["get", "put", "patch", "delete", "head", "options"])
+def test_only_post_is_allowed(client, method):
+    """Any method but POST is a 405 naming POST."""
+    response = getattr(client, method)("/alice/")
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+
+
+def test_csrf_is_not_required():
+    """Alice sends no CSRF token: the webhook is exempt."""
+    client = Client(enforce_csrf_checks=True)
+    assert post(client, "/alice/", body("s", 0, new=True)).status_code == 200
+
+
+def test_answer_is_json_in_utf8():
+    """The answer is application/json in UTF-8, Cyrillic unescaped."""
+    response = post(Client(), "/alice/", body("s", 0, new=True))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    assert "Добрый день".encode() in response.content
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        (b"", "the body is not JSON in UTF-8"),
+        (b"{not json", "the body is not JSON in UTF-8"),
+        ("{}".encode("utf-16"), "the body is not JSON in UTF-8"),
+        (b'"\xff"', "the body is not JSON in UTF-8"),
+        (b"[]", "the body is not an Alice protocol request"),
+        (b"null", "the body is not an Alice protocol request"),
+        (b'{"version": "1.0"}', "the body is not an Alice protocol request"),
+        (
+            b'{"version": "1.0", "request": {}, "session": {"session_id": 5}}',
+            "the body is not an Alice protocol request",
+        ),
+    ],
+)
+def test_bad_bodies_are_400_with_a_json_error(client, data, error):
+    """Invalid JSON and bodies that are not protocol requests are 400 with a JSON error."""
+    response = post(client, "/alice/", data)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    assert response.json()["error"] == error
+
+
+def test_oversized_body_is_413(client):
+    """A body over the cap is refused with 413 before it is parsed."""
+    padding = "x" * 70_000
+    response = post(client, "/alice/", body("s", 0, new=True, padding=padding))
+    assert response.status_code == 413
+    assert "error" in response.json()
+
+
+@override_settings(ALICE_MAX_BODY_SIZE=300)
+def test_body_cap_is_a_setting(client):
+    """ALICE_MAX_BODY_SIZE sets the cap."""
+    assert post(client, "/alice/", body("s", 0, new=True)).status_code == 200
+    assert post(client, "/alice/", body("s", 0, new=True, pad="x" * 300)).status_code == 413
+
+
+def test_failing_script_is_a_json_apology_not_an_html_500(client):
+    """An exception in a script is answered 200 with a protocol apology."""
+    post(client, "/test/failing/", body("s", 0, new=True))
+    response = post(client, "/test/failing/", body("s", 1, "0"))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    assert response.json()["response"]["end_session"] is True
+
+
+def test_unfinished_script_is_closed_properly(client):
+    """A script that returns gets a closing answer, not a 500."""
+    for message_id in range(2):
+        post(client, "/test/unfinished/", body("s", message_id, new=message_id == 0))
+    response = post(client, "/test/unfinished/", body("s", 2, "a"))
+    assert response.status_code == 200
+    assert response.json()["response"]["end_session"] is True
+
+
+def test_access_token_is_not_echoed(client):
+    """The response never contains the session, hence no access_token."""
+    data = json.loads(body("s", 0, new=True))
+    data["session"]["user"] = {"user_id": "u", "access_token": "secret-token-xyz"}
+    response = post(client, "/alice/", json.dumps(data).encode())
+    assert b"secret-token-xyz" not in response.content
+    assert "session" not in response.json()
+
+
+def test_two_threads_on_one_session_through_the_webhook():
+    """Two WSGI threads posting to one session at once are served one after the other."""
+    session_id = str(uuid.uuid4())
+    assert post(Client(), "/test/slow/", body(session_id, 0, new=True)).json()
+    barrier = threading.Barrier(2)
+    results = {}
+
+    def send(message_id):
+        barrier.wait()
+        results[message_id] = post(Client(), "/test/slow/", body(session_id, message_id, "x"))
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert [results[i].status_code for i in (1, 2)] == [200, 200]
+    assert sorted(results[i].json()["response"]["text"] for i in (1, 2)) == ["2", "3"]
+
+
+async def test_asgi_requests_of_one_session_are_serialised():
+    """Under ASGI, concurrent requests of one session are also served in turn."""
+    client = AsyncClient()
+    session_id = str(uuid.uuid4())
+    first = await client.post("/test/slow/", body(session_id, 0, new=True), "application/json")
+    assert first.json()["response"]["text"] == "1"
+    responses = await asyncio.gather(
+        *(
+            client.post("/test/slow/", body(session_id, i, "x"), "application/json")
+            for i in (1, 2, 3)
+        )
+    )
+    assert sorted(r.json()["response"]["text"] for r in responses) == ["2", "3", "4"]
+
+
+async def test_asgi_retry_gets_the_same_answer():
+    """Under ASGI too, a retried request gets the same answer."""
+    client = AsyncClient()
+    session_id = str(uuid.uuid4())
+    await client.post("/test/counter/", body(session_id, 0, new=True), "application/json")
+    once = await client.post("/test/counter/", body(session_id, 1, "a"), "application/json")
+    again = await client.post("/test/counter/", body(session_id, 1, "a"), "application/json")
+    assert once.content == again.content
+
+
+@override_settings(ALICE_SESSION_IDLE_TIMEOUT=5, ALICE_MAX_SESSIONS=7)
+def test_session_store_comes_from_settings():
+    """New skills get their store from the settings, built when first used."""
+    skill = Skill("alice.tests.from_settings")
+    store = skill.store
+    assert isinstance(store, MemorySessionStore)
+    assert (store.idle_timeout, store.max_sessions, store.namespace) == (
+        5,
+        7,
+        "alice.tests.from_settings",
+    )
+    assert isinstance(store_from_settings(namespace="x"), MemorySessionStore)

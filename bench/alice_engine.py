@@ -1,0 +1,265 @@
+"""
+Benchmark the Alice engine on the full four-turn README dialog, three ways, in one run:
+
+1. this engine in-process (JSON body in, JSON body out, no HTTP);
+2. the Django webhook at /alice/ through Django's test client, with the production settings
+   (DEBUG off, HTTPS) unless DEBUG is set in the environment;
+3. the original alice_scripts 0.2.post1 through Flask's test client.
+
+The ways take turns in rounds, so that a noisy neighbour slows all three alike. Prints a
+table, then one JSON line. Not a test: run it by hand.
+
+    .venv/bin/pip install -r bench/requirements.txt
+    .venv/bin/python bench/alice_engine.py [--dialogs 3000] [--rounds 6]
+"""
+
+import argparse
+import gc
+import inspect
+import json
+import os
+import sys
+import time
+import types
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# The README example of alice_scripts, verbatim but for its import line.
+README_SCRIPT = """
+{import_line}
+
+skill = Skill(__name__)
+
+
+@skill.script
+def run_script():
+    yield say('Добрый день! Как вас зовут?')
+    name = request.command
+
+    yield say('Сколько вам лет?')
+    while not request.matches(r'\\d+'):
+        yield say('Я вас не поняла. Скажите число')
+    age = int(request.command)
+
+    yield say('Вы любите кошек или собак?', suggest('Обожаю кошечек', 'Люблю собак'))
+    while not request.has_lemmas('кошка', 'кошечка', 'собака', 'собачка'):
+        yield say('У вас только два варианта - кошки или собаки')
+    loves_cats = request.has_lemmas('кошка', 'кошечка')
+
+    yield say(f'Рада познакомиться, {{name}}! Когда вам исполнится {{age + 1}}, '
+              f'я могу подарить {{"котёнка" if loves_cats else "щенка"}}!', end_session=True)
+"""
+
+# (command, original_utterance) of each turn, as Alice sends them.
+TURNS = [("", ""), ("саша", "Саша."), ("25", "25"), ("обожаю кошечек", "Обожаю кошечек")]
+FINAL_TEXT = "Рада познакомиться, саша! Когда вам исполнится 26, я могу подарить котёнка!"
+
+Send = Callable[[bytes], bytes]
+
+
+def request_body(session_id: str, message_id: int, command: str, utterance: str) -> bytes:
+    """Return one protocol request of the dialog, encoded."""
+    tokens = command.split()
+    return json.dumps(
+        {
+            "meta": {
+                "locale": "ru-RU",
+                "timezone": "Europe/Moscow",
+                "client_id": "bench",
+                "interfaces": {"screen": {}},
+            },
+            "request": {
+                "command": command,
+                "original_utterance": utterance,
+                "type": "SimpleUtterance",
+                "markup": {"dangerous_context": False},
+                "nlu": {"tokens": tokens, "entities": [], "intents": {}},
+            },
+            "session": {
+                "message_id": message_id,
+                "session_id": session_id,
+                "skill_id": "bench-skill",
+                "user_id": "BENCH-USER",
+                "application": {"application_id": "BENCH-USER"},
+                "user": {"user_id": "BENCH-ACCOUNT", "access_token": "secret"},
+                "new": message_id == 0,
+            },
+            "state": {"session": {}, "user": {}, "application": {}},
+            "version": "1.0",
+        },
+        ensure_ascii=False,
+    ).encode()
+
+
+def dialogs(way: str, count: int) -> list[list[bytes]]:
+    """Return *count* dialogs of encoded requests, each in a session of its own."""
+    return [
+        [request_body(f"{way}-{n:08d}", i, *turn) for i, turn in enumerate(TURNS)]
+        for n in range(count)
+    ]
+
+
+def run_round(way: str, send: Send, work: list[list[bytes]], latencies: list[int]) -> float:
+    """Run the dialogs of *work* through *send*; return the seconds taken."""
+    finals: list[bytes] = []
+    gc.collect()
+    clock = time.perf_counter_ns
+    started = clock()
+    for dialog in work:
+        for body in dialog:
+            t0 = clock()
+            answer = send(body)
+            latencies.append(clock() - t0)
+        finals.append(answer)
+    elapsed = (clock() - started) / 1e9
+    for answer in finals:
+        response = json.loads(answer)["response"]
+        if not response["end_session"] or response["text"] != FINAL_TEXT:
+            raise SystemExit(f"{way}: the dialog did not complete: {response}")
+    return elapsed
+
+
+def summary(latencies: list[int], elapsed: float) -> dict[str, float]:
+    """Return requests/s and the latency percentiles of one way."""
+    latencies = sorted(latencies)
+
+    def percentile(p: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(len(latencies) * p))] / 1000, 1)
+
+    return {
+        "requests": len(latencies),
+        "rps": round(len(latencies) / elapsed, 1),
+        "p50_us": percentile(0.50),
+        "p99_us": percentile(0.99),
+    }
+
+
+def engine_in_process() -> Send:
+    """Return a sender that calls the engine directly, with JSON decoding and encoding."""
+    from alice.scripts.acquaintance import skill
+
+    def send(body: bytes) -> bytes:
+        return json.dumps(skill.handle(json.loads(body)), ensure_ascii=False).encode()
+
+    return send
+
+
+def django_webhook() -> Send:
+    """Return a sender that posts to /alice/ through Django's test client."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
+    # Production settings, as a webhook is served: DEBUG off, so HTTPS and a secret key.
+    os.environ.setdefault("DEBUG", "0")
+    os.environ.setdefault("SECRET_KEY", os.urandom(32).hex())
+    warnings.filterwarnings("ignore", message="No directory at")  # no collectstatic here
+    import django
+
+    django.setup()
+    from django.test import Client
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()  # lets the test client's host in
+    client = Client()
+
+    def send(body: bytes) -> bytes:
+        response = client.post("/alice/", body, content_type="application/json", secure=True)
+        assert response.status_code == 200, response.content
+        return response.content
+
+    return send
+
+
+def alice_scripts_flask() -> Send:
+    """Return a sender that posts to the README script on alice_scripts, via Flask's client."""
+    # pymorphy2 (which alice_scripts imports) calls inspect.getargspec, gone in Python 3.11.
+    if not hasattr(inspect, "getargspec"):
+        inspect.getargspec = lambda func: inspect.getfullargspec(func)[:4]  # type: ignore[attr-defined]
+    module = types.ModuleType("readme_on_alice_scripts")
+    module.__file__ = __file__
+    sys.modules[module.__name__] = module
+    source = README_SCRIPT.format(
+        import_line="from alice_scripts import Skill, request, say, suggest"
+    )
+    exec(compile(source, "<README on alice_scripts>", "exec"), module.__dict__)
+    client = module.skill.test_client()
+
+    def send(body: bytes) -> bytes:
+        response = client.post("/", data=body, content_type="application/json")
+        assert response.status_code == 200, response.data
+        return response.data
+
+    return send
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--dialogs", type=int, default=3000, help="dialogs per way (4 requests each)"
+    )
+    parser.add_argument("--rounds", type=int, default=6, help="rounds the ways take turns in")
+    parser.add_argument("--warmup", type=int, default=200, help="dialogs run before measuring")
+    args = parser.parse_args()
+
+    ways = {
+        "engine": engine_in_process(),
+        "django": django_webhook(),
+        "alice_scripts_flask": alice_scripts_flask(),
+    }
+    from django.conf import settings
+
+    for way, send in ways.items():
+        for dialog in dialogs(f"{way}-warmup", args.warmup):
+            for body in dialog:
+                send(body)
+    per_round = max(1, args.dialogs // args.rounds)
+    latencies: dict[str, list[int]] = {way: [] for way in ways}
+    elapsed = dict.fromkeys(ways, 0.0)
+    order = list(ways)
+    for n in range(args.rounds):
+        for way in order[n % 3 :] + order[: n % 3]:
+            work = dialogs(f"{way}-{n}", per_round)
+            elapsed[way] += run_round(way, ways[way], work, latencies[way])
+    results = {way: summary(latencies[way], elapsed[way]) for way in ways}
+
+    baseline = results["alice_scripts_flask"]["rps"]
+    ratios = {
+        "engine_vs_alice_scripts": round(results["engine"]["rps"] / baseline, 2),
+        "django_vs_alice_scripts": round(results["django"]["rps"] / baseline, 2),
+    }
+    targets = {
+        "engine_at_least_3x": ratios["engine_vs_alice_scripts"] >= 3,
+        "django_at_least_1x": ratios["django_vs_alice_scripts"] >= 1,
+    }
+
+    print(
+        f"README dialog, 4 requests each; Django DEBUG={settings.DEBUG}; {sys.version.split()[0]}"
+    )
+    print(f"{'way':<22}{'requests':>10}{'req/s':>12}{'p50 µs':>10}{'p99 µs':>10}")
+    for way, result in results.items():
+        print(
+            f"{way:<22}{result['requests']:>10}{result['rps']:>12.1f}"
+            f"{result['p50_us']:>10.1f}{result['p99_us']:>10.1f}"
+        )
+    print(
+        f"engine / alice_scripts: {ratios['engine_vs_alice_scripts']}x (target ≥ 3), "
+        f"django / alice_scripts: {ratios['django_vs_alice_scripts']}x (target ≥ 1)"
+    )
+    print(
+        json.dumps(
+            {
+                "python": sys.version.split()[0],
+                "django_debug": settings.DEBUG,
+                "dialogs": per_round * args.rounds,
+                "results": results,
+                "ratios": ratios,
+                "targets_met": targets,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

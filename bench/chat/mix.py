@@ -1,0 +1,379 @@
+"""
+Workloads 1-3, the chat mix: U users in U/2 two-person threads, one socket each,
+every user sending at a fixed rate, the rate laddered up; run against ours, the
+peer and the ceiling in turn with the same client.
+
+    python -m bench.chat mix [--users 1000] [--procs 2] [--rates 500,1000,...]
+"""
+
+import asyncio
+import os
+import random
+import time
+from urllib.parse import urlsplit
+
+from asgiref.sync import sync_to_async
+
+from . import procstat
+from .client import ClientCpu, LoadClient, Target, percentile
+from .env import RESULTS
+from .report import print_profile, ratio, table
+from .servers import Profiler, ServerGroup
+
+# Doubling from a rate every server here sustains; each server stops climbing
+# after its first unclean step.
+DEFAULT_RATES = [25, 50, 100, 200, 400, 800, 1600, 3200, 6400]
+QUICK_RATES = [25, 50, 100, 200, 400, 800]
+P99_LIMIT_MS = 100.0
+WARM_SOCKETS = 20
+
+COLUMNS = [
+    ("rate", "target/s"),
+    ("per_user", "per user/s"),
+    ("offered", "offered/s"),
+    ("persisted", "saved/s"),
+    ("delivered", "delivered/s"),
+    ("frames", "frames/s"),
+    ("p50_ms", "p50 ms"),
+    ("p99_ms", "p99 ms"),
+    ("lost", "lost"),
+    ("duplicated", "dup"),
+    ("errors", "errors"),
+    ("server_cpu_pct", "srv CPU%"),
+    ("server_sys_share", "sys"),
+    ("cpu_us_per_msg", "µs/msg"),
+    ("redis_cpu_pct", "redis%"),
+    ("db_cpu_pct", "pg%"),
+    ("rss_kb_per_conn", "KB/conn"),
+    ("client_cpu_pct", "client%"),
+    ("clean", "clean"),
+]
+
+
+def add_arguments(parser) -> None:
+    group = parser.add_argument_group("chat mix (workloads 1-3)")
+    group.add_argument("--users", type=int, help="users, two per thread (default 1000)")
+    group.add_argument(
+        "--rates",
+        help="ladder of total offered messages/s, comma-separated "
+        f"(default {','.join(map(str, DEFAULT_RATES))})",
+    )
+    group.add_argument("--step-seconds", type=float, help="sending time per step (default 5)")
+    group.add_argument(
+        "--drain", type=float, default=5.0, help="max wait for deliveries after a step"
+    )
+    group.add_argument(
+        "--keep-going", action="store_true", help="climb the whole ladder after a failed step"
+    )
+
+
+def defaults(args) -> None:
+    if args.users is None:
+        args.users = 200 if args.quick else 1000
+    if args.users % 2:
+        args.users += 1
+    if args.rates:
+        args.rate_list = [float(r) for r in args.rates.split(",")]
+    else:
+        args.rate_list = QUICK_RATES if args.quick else DEFAULT_RATES
+    if args.step_seconds is None:
+        args.step_seconds = 3.0 if args.quick else 5.0
+
+
+def prepare(args) -> dict:
+    """Create the users, their sessions and their threads (sync, Django)."""
+    from django.db import connections
+
+    from . import fixtures
+
+    fixtures.delete_old_sessions()
+    users = fixtures.bench_users(args.users)
+    threads = fixtures.pair_threads(users)
+    fixtures.clear_messages(threads)
+    connections.close_all()
+    return {"users": users, "threads": threads}
+
+
+def targets_for(kind: str, ports: list[int], data: dict, seed: int = 1) -> list[Target]:
+    """
+    One target per user, partners adjacent (2k, 2k+1). Ours and the peer get
+    the ports round-robin in a shuffled order, so about half the pairs span two
+    processes; the ceiling has no broker, so a thread's sockets share a port.
+    """
+    users, threads = data["users"], data["threads"]
+    order = list(range(len(users)))
+    random.Random(seed).shuffle(order)
+    position = {user: n for n, user in enumerate(order)}
+    targets = []
+    for i, user in enumerate(users):
+        thread = threads[i // 2]
+        slot = i // 2 if kind == "ceiling" else position[i]
+        port = ports[slot % len(ports)]
+        targets.append(
+            Target(
+                url=f"ws://127.0.0.1:{port}/ws/messages/{thread}/",
+                origin=f"http://127.0.0.1:{port}",
+                session_key=user.session_key,
+                thread=thread,
+            )
+        )
+    return targets
+
+
+class Meters:
+    """CPU of the servers, this client, Redis and the bench database's backends."""
+
+    def __init__(self, group: ServerGroup, env: dict) -> None:
+        self.group = group
+        redis_port = urlsplit(env["REDIS_URL"]).port or 6379
+        self.redis = procstat.redis_pid(redis_port)
+        url = urlsplit(env["DATABASE_URL"])
+        self.db_url = env["DATABASE_URL"]
+        self.db_name = url.path.lstrip("/")
+
+    def start(self) -> None:
+        self.t0 = time.perf_counter()
+        self.server0 = self.group.cpu_seconds()
+        self.system0 = self.group.system_cpu_seconds()
+        self.client = ClientCpu()
+        self.redis0 = procstat.cpu_seconds(self.redis) if self.redis else None
+        self.db = procstat.CpuMeter(procstat.postgres_backend_pids(self.db_url, self.db_name))
+
+    def stop(self) -> dict:
+        elapsed = time.perf_counter() - self.t0
+        server = self.group.cpu_seconds() - self.server0
+        result = {
+            "elapsed": elapsed,
+            "server_cpu": server,
+            "server_cpu_pct": 100 * server / elapsed,
+            # How much of it the kernel spent (syscalls, thread wake-ups).
+            "server_sys_share": (
+                round((self.group.system_cpu_seconds() - self.system0) / server, 2)
+                if server
+                else None
+            ),
+            "client_cpu_pct": 100 * self.client.used() / elapsed,
+            # Redis and PostgreSQL are shared with others: indicative only.
+            "redis_cpu_pct": (
+                100 * (procstat.cpu_seconds(self.redis) - self.redis0) / elapsed
+                if self.redis
+                else None
+            ),
+            "db_cpu_pct": 100 * self.db.used() / elapsed if self.db.pids else None,
+        }
+        return result
+
+
+async def run_server(kind: str, args, env: dict, data: dict) -> dict:
+    """Start *kind*, connect every user, climb the ladder; return the results."""
+    procs = args.procs
+    out: dict = {"kind": kind, "procs": procs, "steps": []}
+    group = ServerGroup(
+        kind,
+        args.procs,
+        {**env, **args.ours_env} if kind == "ours" else env,
+        server=args.server if kind == "ours" else "daphne",
+    )
+    client = LoadClient()
+    if kind == "ours":
+        from . import fixtures
+
+        latest_id = sync_to_async(fixtures.latest_message_id)
+        saved_since = sync_to_async(fixtures.messages_since)
+    try:
+        group.start()
+        out["command"] = " ".join(group_command(group))
+        targets = targets_for(kind, group.ports, data)
+        rss_fresh = group.rss_bytes()
+        warm = min(WARM_SOCKETS, len(targets))
+        # The chat sends live messages to a socket only after its first sync.
+        replies = kind == "ours"
+        await client.open(targets[:warm], first=0)
+        await client.sync(wait_for_reply=replies)
+        await asyncio.sleep(0.5)
+        rss_warm = group.rss_bytes()
+        t_connect = time.perf_counter()
+        await client.open(targets[warm:], first=warm)
+        out["synced"] = await client.sync(wait_for_reply=replies)
+        out["connect_seconds"] = round(time.perf_counter() - t_connect, 2)
+        await asyncio.sleep(1.0)
+        rss_idle = group.rss_bytes()
+        opened = {s.index for s in client.sockets}
+        out["sockets"] = len(opened)
+        out["connect_failures"] = dict(client.connect_failures)
+        out["connect_errors"] = dict(client.connect_errors)
+        out["connect_retries"] = client.connect_retries
+        out["rss_mb_fresh"] = round(rss_fresh / 2**20, 1)
+        out["rss_mb_idle"] = round(rss_idle / 2**20, 1)
+        if len(opened) > warm:
+            out["rss_kb_per_idle_socket"] = round(
+                (rss_idle - rss_warm) / (len(opened) - warm) / 1024, 1
+            )
+        senders = [s for s in client.sockets if (s.index ^ 1) in opened]
+        if not senders:
+            out["error"] = "no pair connected: " + group.log_tail()
+            return out
+        meters = Meters(group, env)
+        closed_before = client.closed
+        for step, rate in enumerate(args.rate_list):
+            if not group.alive():
+                out["error"] = "a server process died: " + group.log_tail()
+                break
+            stats = client.begin_step(step)
+            id0 = await latest_id() if kind == "ours" else 0
+            profiler = None
+            if args.profile and kind == "ours":
+                profiler = Profiler(
+                    group.pids[0],
+                    args.step_seconds,
+                    RESULTS / f"pyspy-{kind}-{int(rate)}.txt",
+                )
+            meters.start()
+            sent = await client.send_at_rate(
+                senders, rate=rate, seconds=args.step_seconds, step=step
+            )
+            expected = sent["sent"] - sent["failed"]
+            await client.drain(expected, timeout=args.drain)
+            m = meters.stop()
+            send_s = sent["elapsed"]
+            latencies = sorted(stats.latencies_ns)
+            p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+            delivered = len(stats.received)
+            frames = sum(stats.frames.values())
+            row = {
+                "rate": rate,
+                "per_user": round(rate / len(senders), 2),
+                "sent": sent["sent"],
+                "offered": sent["sent"] / send_s,
+                "delivered": delivered / send_s,
+                "frames": frames / send_s,
+                "frame_types": dict(stats.frames),
+                "p50_ms": p50 / 1e6 if p50 is not None else None,
+                "p99_ms": p99 / 1e6 if p99 is not None else None,
+                "max_ms": latencies[-1] / 1e6 if latencies else None,
+                "lost": expected - delivered + sent["failed"],
+                "duplicated": stats.duplicates + stats.duplicate_ids,
+                "errors": sum(stats.errors.values()),
+                "error_codes": dict(stats.errors),
+                "late": stats.late,
+                "disconnects": client.closed - closed_before,
+                "cpu_us_per_msg": 1e6 * m["server_cpu"] / max(1, sent["sent"]),
+                "cpu_us_per_frame": 1e6 * m["server_cpu"] / max(1, frames),
+                # Growth since the servers started, per open socket.
+                "rss_kb_per_conn": (group.rss_bytes() - rss_fresh)
+                / max(1, client.open_count)
+                / 1024,
+                **{k: v for k, v in m.items() if k != "server_cpu"},
+            }
+            if kind == "ours":
+                saved = await saved_since(id0, data["threads"])
+                row["persisted"] = saved / send_s
+                row["unsaved"] = sent["sent"] - saved
+            if profiler:
+                row["profile"] = profiler.finish()
+            row["clean"] = (
+                row["p99_ms"] is not None
+                and row["p99_ms"] < P99_LIMIT_MS
+                and row["lost"] == 0
+                and row["duplicated"] == 0
+                and row["disconnects"] == 0
+                and row.get("unsaved", 0) == 0
+                and row["offered"] >= 0.95 * rate
+            )
+            out["steps"].append(row)
+            print(f"[{kind}] " + _one_line(row), flush=True)
+            if not row["clean"] and not args.keep_going:
+                break
+            await asyncio.sleep(0.5)
+    finally:
+        await client.close()
+        group.stop()
+    clean = [s["rate"] for s in out["steps"] if s["clean"]]
+    out["best_clean_rate"] = max(clean) if clean else 0
+    out["ladder_top_reached"] = bool(clean) and max(clean) == max(args.rate_list)
+    return out
+
+
+def group_command(group: ServerGroup) -> list[str]:
+    from .servers import command
+
+    return command(group.kind, group.base_port, group.server)
+
+
+def _one_line(row: dict) -> str:
+    def f(key, spec=".1f"):
+        value = row.get(key)
+        return "-" if value is None else format(value, spec)
+
+    return (
+        f"rate {row['rate']:.0f}/s offered {f('offered', '.0f')} "
+        f"delivered {f('delivered', '.0f')} p50 {f('p50_ms')} ms p99 {f('p99_ms')} ms "
+        f"lost {row['lost']} dup {row['duplicated']} err {row['errors']} "
+        f"srv {f('server_cpu_pct', '.0f')}% client {f('client_cpu_pct', '.0f')}% "
+        f"{'clean' if row['clean'] else 'NOT CLEAN'}"
+    )
+
+
+async def run(args, env: dict, data: dict) -> dict:
+    results = {
+        "workload": "chat-mix",
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "cores": os.cpu_count(),
+        "loadavg_start": os.getloadavg(),
+        "params": {
+            "users": args.users,
+            "procs": args.procs,
+            "server": args.server,
+            "ours_env": args.ours_env,
+            "rates": args.rate_list,
+            "step_seconds": args.step_seconds,
+            "p99_limit_ms": P99_LIMIT_MS,
+        },
+        "servers": {},
+    }
+    for kind in args.kinds:
+        print(f"== chat mix: {kind} ({args.procs} procs, {args.users} users)", flush=True)
+        try:
+            results["servers"][kind] = await run_server(kind, args, env, data)
+        except Exception as exc:  # keep the other servers' results
+            results["servers"][kind] = {"kind": kind, "error": repr(exc), "best_clean_rate": 0}
+            print(f"[{kind}] failed: {exc!r}", flush=True)
+    results["loadavg_end"] = os.getloadavg()
+    best = {k: v.get("best_clean_rate") for k, v in results["servers"].items()}
+    results["best_clean_rate"] = best
+    results["ratios"] = {
+        "ours_to_peer": ratio(best.get("ours"), best.get("peer")),
+        "ours_to_ceiling": ratio(best.get("ours"), best.get("ceiling")),
+    }
+    return results
+
+
+def print_tables(results: dict) -> None:
+    for kind, res in results["servers"].items():
+        print()
+        head = f"chat mix — {kind}"
+        if res.get("rss_kb_per_idle_socket") is not None:
+            head += f" (idle RSS {res['rss_kb_per_idle_socket']} KB/socket"
+            head += f", {res.get('sockets')} sockets, connect {res.get('connect_seconds')} s)"
+        print(head)
+        if res.get("connect_errors"):
+            print(
+                f"  handshake errors {res['connect_errors']}, retries {res['connect_retries']}, "
+                f"given up {res.get('connect_failures')}"
+            )
+        if res.get("error"):
+            print(f"  error: {res['error'][:2000]}")
+        if res.get("steps"):
+            print(table(res["steps"], COLUMNS))
+        top = " (top of the ladder: raise --rates)" if res.get("ladder_top_reached") else ""
+        print(f"  highest clean rate: {res.get('best_clean_rate')} msg/s{top}")
+        profiled = [s for s in res.get("steps", []) if s.get("profile")]
+        if profiled:
+            step = profiled[-1]
+            print_profile(f"{kind} at {step['rate']:.0f} msg/s", step["profile"])
+    r = results["ratios"]
+    print()
+    print(
+        f"highest clean rate: {results['best_clean_rate']}; "
+        f"ours/peer {r['ours_to_peer']}, ours/ceiling {r['ours_to_ceiling']}"
+    )

@@ -1,0 +1,277 @@
+"""
+Start, watch and stop the servers under test as real processes.
+
+Three kinds, each on P consecutive loopback ports:
+- ``ours``: the project's ASGI app (daphne or uvicorn, as deploy/ runs it);
+- ``peer``: the tutorial-style consumer in bench/chat/peer under daphne;
+- ``ceiling``: bench/chat/ceiling.py.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import procstat
+from .env import PEER_SETTINGS, PYTHON, RESULTS, ROOT
+
+KINDS = ("ours", "peer", "ceiling")
+BIN = Path(PYTHON).parent
+
+
+def ours_available() -> bool:
+    """Whether the project's WebSocket consumer has routes yet."""
+    routing = ROOT / "privatemessages" / "routing.py"
+    consumers = ROOT / "privatemessages" / "consumers.py"
+    return consumers.exists() and "as_asgi" in routing.read_text()
+
+
+def free_port_block(count: int, start: int) -> int:
+    """Return the first of *count* consecutive free loopback ports from *start* up."""
+    port = start
+    while port < 65000:
+        if all(_port_free(port + i) for i in range(count)):
+            return port
+        port += count + 1
+    raise RuntimeError("no free port block")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def command(kind: str, port: int, server: str) -> list[str]:
+    if kind == "ceiling":
+        return [PYTHON, "-m", "bench.chat.ceiling", "--port", str(port)]
+    if kind == "ours" and server == "daphne":
+        deployed = _deployed_daphne_command("127.0.0.1", port)
+        if deployed:
+            return deployed
+    app = "myproject.asgi:application" if kind == "ours" else "bench.chat.peer.asgi:application"
+    if server == "uvicorn":
+        return [
+            str(BIN / "uvicorn"),
+            app,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+    return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "-v", "0", app]
+
+
+def _deployed_daphne_command(host: str, port: int) -> list[str] | None:
+    """The command line deploy/cluster.py runs each process with, if it exists."""
+    try:
+        from deploy.cluster import daphne_command
+    except ImportError:
+        return None
+    return daphne_command(host, port)
+
+
+@dataclass
+class ServerGroup:
+    """P processes of one kind; use as a context manager (they die on exit)."""
+
+    kind: str
+    procs: int
+    env: dict[str, str]
+    server: str = "daphne"
+    base_port: int = 0
+    processes: list[subprocess.Popen] = field(default_factory=list)
+    logs: list[Path] = field(default_factory=list)
+
+    def __enter__(self) -> "ServerGroup":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def ports(self) -> list[int]:
+        return [self.base_port + i for i in range(self.procs)]
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.processes]
+
+    def start(self, timeout: float = 60.0) -> None:
+        start = {"ours": 18100, "peer": 18200, "ceiling": 18300}[self.kind]
+        self.base_port = free_port_block(self.procs, start)
+        env = dict(self.env)
+        if self.kind == "peer":
+            env["DJANGO_SETTINGS_MODULE"] = PEER_SETTINGS
+        (RESULTS / "logs").mkdir(parents=True, exist_ok=True)
+        try:
+            for port in self.ports:
+                log = RESULTS / "logs" / f"{self.kind}-{port}.log"
+                self.logs.append(log)
+                with open(log, "wb") as out:
+                    self.processes.append(
+                        subprocess.Popen(
+                            command(self.kind, port, self.server),
+                            cwd=ROOT,
+                            env=env,
+                            stdout=out,
+                            stderr=subprocess.STDOUT,
+                            start_new_session=True,
+                        )
+                    )
+            deadline = time.monotonic() + timeout
+            for proc, port in zip(self.processes, self.ports, strict=True):
+                self._wait_listening(proc, port, deadline)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_listening(self, proc: subprocess.Popen, port: int, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.kind} server on port {port} exited ({proc.returncode}); "
+                    f"see {self.logs[self.ports.index(port)]}"
+                )
+            with socket.socket() as s:
+                s.settimeout(0.5)
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.1)
+        raise TimeoutError(f"{self.kind} server on port {port} did not start")
+
+    def alive(self) -> bool:
+        return all(p.poll() is None for p in self.processes)
+
+    def stop(self) -> None:
+        for proc in self.processes:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for proc in self.processes:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        self.processes.clear()
+
+    def cpu_seconds(self) -> float:
+        return procstat.total_cpu(self.pids)
+
+    def system_cpu_seconds(self) -> float:
+        """The kernel's share of cpu_seconds() (syscalls, wake-ups)."""
+        return sum(procstat.cpu_split(pid)[1] for pid in self.pids)
+
+    def rss_bytes(self) -> int:
+        return sum(procstat.rss_bytes(pid) for pid in self.pids)
+
+    def log_tail(self, lines: int = 20) -> str:
+        out = []
+        for log in self.logs:
+            try:
+                text = log.read_text(errors="replace").splitlines()[-lines:]
+            except OSError:
+                continue
+            if text:
+                out.append(f"--- {log.name}\n" + "\n".join(text))
+        return "\n".join(out)
+
+
+class Profiler:
+    """py-spy sampling one server process for a while (collapsed stacks, GIL holder only)."""
+
+    def __init__(self, pid: int, seconds: float, output: Path, rate: int = 200) -> None:
+        exe = shutil.which("py-spy", path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+        self.output = output
+        self.proc = None
+        if exe is None:
+            print("py-spy not found: pip install -r bench/requirements.txt", file=sys.stderr)
+            return
+        output.parent.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [
+                exe,
+                "record",
+                "--pid",
+                str(pid),
+                "--duration",
+                str(max(1, int(seconds))),
+                "--rate",
+                str(rate),
+                "--format",
+                "raw",
+                "--nonblocking",
+                # Only the thread holding the GIL: where the CPU goes, not
+                # where threads wait.
+                "--gil",
+                "--output",
+                str(output),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+
+    def finish(self, timeout: float = 30) -> dict | None:
+        """Wait for py-spy and return the hottest functions, or None."""
+        if self.proc is None:
+            return None
+        try:
+            _, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            return None
+        if self.proc.returncode != 0 or not self.output.exists():
+            print(f"py-spy failed: {err.decode(errors='replace')[-500:]}", file=sys.stderr)
+            return None
+        return summarize_profile(self.output)
+
+
+def summarize_profile(path: Path, top: int = 20) -> dict:
+    """Return self and inclusive sample shares of the hottest frames in *path*."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [_short(f) for f in stack.split(";")]
+        own[frames[-1]] += n
+        for frame in set(frames):
+            inclusive[frame] += n
+    if not total:
+        return {"samples": 0, "self": [], "inclusive": []}
+    return {
+        "samples": total,
+        "self": [(f, round(100 * n / total, 1)) for f, n in own.most_common(top)],
+        "inclusive": [(f, round(100 * n / total, 1)) for f, n in inclusive.most_common(top * 2)],
+        "file": str(path),
+    }
+
+
+def _short(frame: str) -> str:
+    # "func (path/to/module.py:123)" -> "func (module.py)"
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    file = where.rsplit(":", 1)[0]
+    parts = Path(file).parts
+    short = "/".join(parts[-2:]) if parts else file
+    return f"{name} ({short})"

@@ -1,0 +1,265 @@
+"""
+The WebSocket side of the chat; the wire protocol is in docs/protocol.md.
+
+Two thin consumers: ChatConsumer (``/ws/messages/<thread_id>/``, one chat page)
+and ThreadListConsumer (``/ws/messages/``, the thread list). They check access,
+join the groups that events.py names, hand what a client sends to the services
+and forward what the services announce. Every database call goes through
+database_sync_to_async, never straight from the event loop.
+"""
+
+import json
+import logging
+
+from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from . import events, selectors, services
+from .ratelimit import TokenBucket
+
+logger = logging.getLogger(__name__)
+
+# Close codes, sent after the handshake so that browsers see them.
+CLOSE_UNAUTHENTICATED = 4401
+# Not a participant, or no such thread: the same code, so that a stranger
+# cannot probe which thread ids exist.
+CLOSE_FORBIDDEN = 4403
+
+# The most messages one "sync" replays; the answer says "more" when there are
+# others, and the client asks again from the last id it got.
+SYNC_LIMIT = 1000
+
+# The largest id a bigint column holds.
+_MAX_ID = 2**63 - 1
+
+_NOT_JSON = object()
+
+
+class FrameError(Exception):
+    """A client frame that is refused; ``code`` is stable, ``detail`` is for people."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+class BaseConsumer(AsyncWebsocketConsumer):
+    """
+    Authentication, the per-connection rate limit, JSON frames and error
+    frames, shared by both consumers. Subclasses name their frame handlers in
+    ``frame_handlers`` (frame type -> method name) and the group events they
+    only forward in ``group_event_types``.
+    """
+
+    frame_handlers: dict[str, str] = {"ping": "receive_ping"}
+    group_event_types: frozenset[str] = frozenset()
+
+    ready = False
+
+    async def dispatch(self, message: dict) -> None:
+        # AsyncConsumer.dispatch hops to a worker thread to close stale database
+        # connections before every event, which triples the CPU spent per
+        # delivered message. Group-event handlers touch the database only
+        # through database_sync_to_async, which closes stale connections itself
+        # (before and after each call, in the thread that owns them), so they
+        # skip the hop. Socket events keep it.
+        if message["type"] in self.group_event_types:
+            await getattr(self, get_handler_name(message))(message)
+        else:
+            await super().dispatch(message)
+
+    async def connect(self) -> None:
+        self.user = self.scope.get("user")
+        self.bucket = TokenBucket(
+            rate=settings.PRIVATEMESSAGES_WS_RATE, burst=settings.PRIVATEMESSAGES_WS_BURST
+        )
+        if self.user is None or not self.user.is_authenticated:
+            await self.refuse(CLOSE_UNAUTHENTICATED)
+            return
+        if not await self.authorize():
+            await self.refuse(CLOSE_FORBIDDEN)
+            return
+        for group in self.groups_to_join():
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups.append(group)
+        self.ready = True
+        await self.accept()
+
+    async def refuse(self, code: int) -> None:
+        # Closing before accepting fails the handshake, and the browser then
+        # sees only code 1006; accepting first lets the client read the reason.
+        await self.accept()
+        await self.close(code)
+
+    async def authorize(self) -> bool:
+        """Return True if the authenticated user may open this socket."""
+        return True
+
+    def groups_to_join(self) -> list[str]:
+        raise NotImplementedError
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.ready:
+            return
+        frame = _NOT_JSON if text_data is None else _loads(text_data)
+        client_id = frame.get("client_id") if isinstance(frame, dict) else None
+        if not isinstance(client_id, str):
+            client_id = None
+        try:
+            # Every frame costs a token, garbage included: a flood is a flood.
+            if not self.bucket.take():
+                raise FrameError("rate_limited", "Слишком много сообщений подряд, подождите.")
+            if text_data is None:
+                raise FrameError("binary_frame", "Двоичные кадры не поддерживаются.")
+            if frame is _NOT_JSON:
+                raise FrameError("invalid_json", "Кадр не является JSON.")
+            frame_type = frame.get("type") if isinstance(frame, dict) else None
+            handler = self.frame_handlers.get(frame_type) if isinstance(frame_type, str) else None
+            if handler is None:
+                raise FrameError("unknown_type", "Неизвестный тип кадра.")
+            await getattr(self, handler)(frame)
+        except services.MessageError as error:
+            await self.send_error(error.code, error.message, client_id)
+        except FrameError as error:
+            await self.send_error(error.code, error.detail, client_id)
+
+    async def receive_ping(self, frame: dict) -> None:
+        # The client's keepalive: an answer proves the connection is alive.
+        await self.send_json({"type": "pong"})
+
+    async def send_json(self, content: dict) -> None:
+        await self.send(text_data=json.dumps(content, ensure_ascii=False))
+
+    async def send_error(self, code: str, detail: str, client_id: str | None = None) -> None:
+        frame = {"type": "error", "code": code, "detail": detail}
+        if client_id is not None:
+            frame["client_id"] = client_id
+        await self.send_json(frame)
+
+
+class ChatConsumer(BaseConsumer):
+    """
+    One chat page. After the client's first ``sync`` the socket carries every
+    message of the thread after the id the client named, each exactly once and
+    in id order: the replay from the database first, then live messages.
+    """
+
+    frame_handlers = {
+        **BaseConsumer.frame_handlers,
+        "message": "receive_message",
+        "sync": "receive_sync",
+    }
+    group_event_types = frozenset({"chat.message"})
+
+    # The id of the newest message this socket has delivered (or the client
+    # said it has); None until the client's first sync.
+    last_id: int | None = None
+
+    async def authorize(self) -> bool:
+        thread_id = self.scope["url_route"]["kwargs"]["thread_id"]
+        self.thread = await database_sync_to_async(selectors.thread_for_participant)(
+            thread_id=thread_id, user=self.user
+        )
+        return self.thread is not None
+
+    def groups_to_join(self) -> list[str]:
+        return [events.thread_group(self.thread.pk)]
+
+    async def receive_message(self, frame: dict) -> None:
+        # Check on the event loop first: bad input costs no thread hop.
+        text = services.clean_message_text(frame.get("text"))
+        client_id = services.clean_client_id(frame.get("client_id"))
+        try:
+            # Saved, counted and broadcast (after commit) by the service; this
+            # socket gets its own message back through the thread's group.
+            await database_sync_to_async(services.message_create)(
+                sender=self.user, thread=self.thread, text=text, client_id=client_id
+            )
+        except services.MessageError:
+            raise
+        except Exception:
+            logger.exception("Could not save a message from user %s", self.user.pk)
+            raise FrameError(
+                "server_error", "Сообщение не сохранено, оно будет отправлено ещё раз."
+            ) from None
+
+    async def receive_sync(self, frame: dict) -> None:
+        after = frame.get("after", 0)
+        if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= _MAX_ID:
+            raise FrameError("invalid_sync", "after должен быть целым числом не меньше 0.")
+        if self.last_id is not None:
+            # What this socket already delivered is on its way to the client.
+            after = max(after, self.last_id)
+        payloads, more = await self.replay(after)
+        self.last_id = payloads[-1]["id"] if payloads else after
+        await self.send_json({"type": "synced", "last_id": self.last_id, "more": more})
+
+    async def chat_message(self, event: dict) -> None:
+        if self.last_id is None:
+            # The first sync replays it from the database.
+            return
+        message = event["message"]
+        if message["id"] <= self.last_id:
+            return
+        prev_id = event.get("prev_id")
+        if prev_id is not None and prev_id > self.last_id:
+            # A live event went missing, or this one overtook an earlier one
+            # sent by another process: fetch the gap (this message included).
+            more = True
+            while more:
+                _payloads, more = await self.replay(self.last_id)
+            return
+        self.last_id = message["id"]
+        await self.send_json(events.message_for_user(message, self.user.pk))
+
+    async def replay(self, after: int) -> tuple[list[dict], bool]:
+        """Send up to SYNC_LIMIT stored messages after *after*; return them and "more"."""
+        payloads, more = await database_sync_to_async(self._stored_after)(after)
+        for payload in payloads:
+            await self.send_json(payload)
+            self.last_id = payload["id"]
+        return payloads, more
+
+    def _stored_after(self, after: int) -> tuple[list[dict], bool]:
+        messages = selectors.messages_after(
+            thread_id=self.thread.pk, after_id=after, limit=SYNC_LIMIT + 1
+        )
+        payloads = [
+            events.message_for_user(events.stored_message_payload(message), self.user.pk)
+            for message in messages[:SYNC_LIMIT]
+        ]
+        return payloads, len(messages) > SYNC_LIMIT
+
+
+class ThreadListConsumer(BaseConsumer):
+    """The thread list: one update per new message in any of the user's threads."""
+
+    frame_handlers = {**BaseConsumer.frame_handlers, "sync": "receive_sync"}
+    group_event_types = frozenset({"thread.update"})
+
+    def groups_to_join(self) -> list[str]:
+        return [events.user_group(self.user.pk)]
+
+    async def receive_sync(self, frame: dict) -> None:
+        threads = await database_sync_to_async(self._thread_list)()
+        await self.send_json({"type": "threads", "threads": threads})
+
+    async def thread_update(self, event: dict) -> None:
+        await self.send_json(event["thread"])
+
+    def _thread_list(self) -> list[dict]:
+        return [
+            events.thread_summary_payload(summary)
+            for summary in selectors.thread_list_for_user(user=self.user)
+            if summary.last_message_id is not None
+        ]
+
+
+def _loads(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return _NOT_JSON

@@ -1,0 +1,134 @@
+"""Factories and fixtures for the privatemessages tests."""
+
+import itertools
+from html.parser import HTMLParser
+
+import pytest
+from django.test import Client
+
+from privatemessages.models import Message, Thread
+from privatemessages.services import message_create, thread_get_or_create_for_pair
+
+PASSWORD = "test-password-123"
+
+_usernames = itertools.count(1)
+
+
+@pytest.fixture
+def fast_password_hashing(settings):
+    """
+    The production hasher costs most of a second per user; these tests make
+    hundreds. Not autouse: a hash made with it is unreadable to a server
+    process started with the real settings.
+    """
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def make_user(db, django_user_model, fast_password_hashing):
+    """Return a factory of users: ``make_user("name")`` or ``make_user()``."""
+
+    def make(username: str | None = None, **extra):
+        username = username or f"user{next(_usernames)}"
+        return django_user_model.objects.create_user(username=username, password=PASSWORD, **extra)
+
+    return make
+
+
+@pytest.fixture
+def anna(make_user):
+    return make_user("anna")
+
+
+@pytest.fixture
+def boris(make_user):
+    return make_user("boris")
+
+
+@pytest.fixture
+def carol(make_user):
+    return make_user("carol")
+
+
+@pytest.fixture
+def make_client():
+    """Return a factory of test clients logged in as a user."""
+
+    def make(user, **kwargs) -> Client:
+        client = Client(**kwargs)
+        client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def anna_client(make_client, anna) -> Client:
+    return make_client(anna)
+
+
+@pytest.fixture
+def boris_client(make_client, boris) -> Client:
+    return make_client(boris)
+
+
+@pytest.fixture
+def carol_client(make_client, carol) -> Client:
+    return make_client(carol)
+
+
+@pytest.fixture
+def thread(anna, boris) -> Thread:
+    """The thread of anna and boris, with no messages yet."""
+    return thread_get_or_create_for_pair(user=anna, other=boris)
+
+
+@pytest.fixture
+def send(django_capture_on_commit_callbacks):
+    """
+    Return ``send(sender, thread, text)``: create a message through the service
+    and run its after-commit work (counters, fan-out), as a real commit would.
+    """
+
+    def send(sender, thread: Thread, text: str = "Привет!") -> Message:
+        with django_capture_on_commit_callbacks(execute=True):
+            return message_create(sender=sender, thread=thread, text=text)
+
+    return send
+
+
+class ElementIndex(HTMLParser):
+    """Collect the tag, attributes and text of each element of a page that has an id."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.by_id: dict[str, dict] = {}
+        self.by_class: dict[str, list[dict]] = {}
+        self._open: list[dict] = []
+        self.feed(html)
+
+    _VOID = {"input", "meta", "link", "br", "img", "hr"}
+
+    def handle_starttag(self, tag, attrs):
+        element = {"tag": tag, "attrs": dict(attrs), "text": ""}
+        if "id" in element["attrs"]:
+            self.by_id[element["attrs"]["id"]] = element
+        for name in (element["attrs"].get("class") or "").split():
+            self.by_class.setdefault(name, []).append(element)
+        if tag not in self._VOID:
+            self._open.append(element)
+
+    def handle_endtag(self, tag):
+        for index in range(len(self._open) - 1, -1, -1):
+            if self._open[index]["tag"] == tag:
+                del self._open[index:]
+                break
+
+    def handle_data(self, data):
+        for element in self._open:
+            element["text"] += data
+
+
+@pytest.fixture
+def parse_html():
+    return lambda response: ElementIndex(response.content.decode())

@@ -1,0 +1,300 @@
+"""
+Real server processes for the end-to-end tests: daphne running the site, and
+the deploy/ cluster (several daphne processes behind nginx).
+
+The processes use the test database and the run's Redis key prefix, so a test
+that starts them must commit its data: ``django_db(transaction=True)``. Every
+process is started in its own session and stopped by its pid in teardown.
+"""
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
+
+BASE_DIR = Path(settings.BASE_DIR)
+STARTUP_TIMEOUT = 30
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def free_ports(count: int) -> list[int]:
+    """Return *count* consecutive free ports (the cluster numbers its processes so)."""
+    for _ in range(100):
+        first = free_port()
+        ports = list(range(first, first + count))
+        if all(_is_free(port) for port in ports):
+            return ports
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def database_url() -> str:
+    """Return a DATABASE_URL for the database the tests use right now (the test one)."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        raise RuntimeError("server processes need PostgreSQL to share the test database")
+    credentials = quote(db.get("USER") or "", safe="")
+    if db.get("PASSWORD"):
+        credentials += ":" + quote(db["PASSWORD"], safe="")
+    host = db.get("HOST") or "localhost"
+    port = f":{db['PORT']}" if db.get("PORT") else ""
+    return f"postgres://{credentials}@{host}{port}/{quote(db['NAME'], safe='')}"
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    """Return the environment of a server process sharing this test run's data."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_TEST_NAME", "PYTEST_CURRENT_TEST", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="myproject.settings",
+        DATABASE_URL=database_url(),
+        REDIS_URL=settings.REDIS_URL,
+        REDIS_KEY_PREFIX=settings.REDIS_KEY_PREFIX,
+        DEBUG="1",
+        PYTHONUNBUFFERED="1",
+        LOG_LEVEL="WARNING",
+    )
+    env.update(extra)
+    return env
+
+
+def wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server on port {port} exited:\n{_tail(log)}")
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"server on port {port} did not start in {timeout} s:\n{_tail(log)}")
+
+
+def _tail(log: Path, lines: int = 40) -> str:
+    with contextlib.suppress(OSError):
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    return ""
+
+
+class ServerProcess:
+    """One daphne process serving the site on 127.0.0.1:*port*."""
+
+    def __init__(self, port: int, log_dir: Path, env: dict[str, str]) -> None:
+        self.port = port
+        self.env = env
+        self.log = log_dir / f"daphne-{port}.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> "ServerProcess":
+        command = [
+            sys.executable,
+            "-m",
+            "daphne",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--proxy-headers",
+            "myproject.asgi:application",
+        ]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=BASE_DIR,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_for_port(self.port, self.process, self.log, STARTUP_TIMEOUT)
+        return self
+
+    def kill(self) -> None:
+        """Kill the process at once, as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def log_tail(self) -> str:
+        return _tail(self.log)
+
+
+class Cluster:
+    """deploy/cluster.py: N daphne processes on consecutive ports and nginx in front."""
+
+    def __init__(self, processes: int, log_dir: Path, env: dict[str, str]) -> None:
+        self.processes = processes
+        self.log_dir = log_dir
+        self.env = env
+        self.ports = free_ports(processes)
+        self.port = free_port()
+        self.log = log_dir / "cluster.log"
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self) -> "Cluster":
+        command = [
+            sys.executable,
+            str(BASE_DIR / "deploy" / "cluster.py"),
+            "--processes",
+            str(self.processes),
+            "--base-port",
+            str(self.ports[0]),
+            "--port",
+            str(self.port),
+            "--run-dir",
+            str(self.log_dir / "cluster-run"),
+            "--no-migrate",
+            # Not collectstatic into the source tree: WhiteNoise serves /static/.
+            "--static",
+            "django",
+        ]
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                command,
+                cwd=BASE_DIR,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_for_port(self.port, self.process, self.log, STARTUP_TIMEOUT)
+        for port in self.ports:
+            wait_for_port(port, self.process, self.log, STARTUP_TIMEOUT)
+        return self
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        # cluster.py stops its daphne processes and nginx on SIGTERM.
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            # Its children share its process group (its own session).
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def log_tail(self) -> str:
+        return _tail(self.log)
+
+
+class TcpProxy:
+    """
+    A TCP relay to 127.0.0.1:*target* whose "network" can be cut: going offline
+    aborts every open connection (the browser sees its WebSocket drop) and
+    refuses new ones until it is back online. Runs its own event loop thread.
+    """
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.port = free_port()
+        self.online = True
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.base_events.Server | None = None
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "TcpProxy":
+        self._thread.start()
+        self._server = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._relay, "127.0.0.1", self.port), self._loop
+        ).result(10)
+        return self
+
+    def set_online(self, online: bool) -> None:
+        self.online = online
+        if not online:
+            asyncio.run_coroutine_threadsafe(self._abort_all(), self._loop).result(10)
+
+    def stop(self) -> None:
+        async def shutdown():
+            self._server.close()
+            await self._abort_all()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    async def _abort_all(self) -> None:
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def _relay(self, reader, writer) -> None:
+        if not self.online:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers.update((writer, up_writer))
+
+        async def pipe(source, sink):
+            with contextlib.suppress(OSError, asyncio.CancelledError):
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            sink.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers.difference_update((writer, up_writer))

@@ -1,0 +1,326 @@
+"""
+Two people chat in two real browsers (headless Chromium driven by Playwright)
+through two server processes behind nginx (deploy/cluster.py).
+
+Needs /usr/bin/chromium, nginx, REDIS_URL and a PostgreSQL DATABASE_URL
+(skipped without them, except under CI).
+"""
+
+import re
+from concurrent.futures import ThreadPoolExecutor
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection, connections
+from django.utils.text import Truncator
+
+from privatemessages import selectors, services
+from privatemessages.models import Message
+from privatemessages.plural import ru_plural
+from privatemessages.tests.realtime_fixtures import (
+    PASSWORD,
+    make_rt_user,
+    needs_programs,
+    needs_real_services,
+)
+from privatemessages.tests.servers import Cluster, TcpProxy, server_env
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.servers,
+    pytest.mark.django_db(transaction=True),
+    needs_real_services(),
+    needs_programs("/usr/bin/chromium", "nginx"),
+]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# Milliseconds: generous for a loaded CI machine.
+WAIT = 15_000
+
+HOSTILE = (
+    '<img src=x onerror="window.__pwned=(window.__pwned||0)+1"><script>window.__pwned=1</script>'
+)
+FORMS = "сообщение,сообщения,сообщений"
+NEWEST_IN_VIEW = """() => {
+  const last = document.querySelector("#message-list li:last-child").getBoundingClientRect();
+  const box = document.getElementById("message-list").parentElement.getBoundingClientRect();
+  return last.bottom <= box.bottom + 1 && last.top >= box.top - 1;
+}"""
+
+
+@pytest.fixture
+def cluster(transactional_db, tmp_path):
+    cluster = Cluster(2, tmp_path, server_env())
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread, and Django then
+    # refuses ORM calls from it; the test's ORM calls are plain sync code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+        # ORM calls under Playwright's loop open their own connection (Django
+        # keys connections by async context): close it, or it outlives the test
+        # database.
+        connections.close_all()
+
+
+@pytest.fixture
+def people(transactional_db):
+    anna = make_rt_user("anna", password=PASSWORD)
+    # A username that would run code if it were ever inserted as HTML.
+    boris = make_rt_user(f"boris{HOSTILE}", password=PASSWORD)
+    first = services.message_send_to_username(
+        sender=anna, recipient_username=boris.username, text="Привет!"
+    )
+    return {"anna": anna, "boris": boris, "thread": first.thread}
+
+
+class Person:
+    """One browser context: a person with their own cookies and time zone."""
+
+    def __init__(self, browser, base_url: str, user, zone: str) -> None:
+        self.user = user
+        self.zone = zone
+        self.base_url = base_url
+        self.context = browser.new_context(timezone_id=zone, locale="ru-RU", base_url=base_url)
+        self.context.set_default_timeout(WAIT)
+        self.problems: list[str] = []
+        self.page = self.new_page()
+
+    def new_page(self):
+        page = self.context.new_page()
+        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        page.on("dialog", lambda dialog: (self.problems.append(dialog.message), dialog.dismiss()))
+        return page
+
+    def log_in(self, next_path: str) -> None:
+        page = self.page
+        page.goto(f"/accounts/login/?next={next_path}")
+        page.fill("input[name=username]", self.user.username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("#login-form button[type=submit]")
+        page.wait_for_url(f"**{next_path}")
+
+    def open_chat(self, thread_id: int, page=None) -> None:
+        page = page or self.page
+        if not page.url.endswith(f"/messages/chat/{thread_id}/"):
+            page.goto(f"/messages/chat/{thread_id}/")
+        # timezone.js may reload a first visit once, in the browser's zone.
+        page.wait_for_selector("#chat[data-connection=synced]")
+
+    def message_texts(self, page=None) -> list[str]:
+        page = page or self.page
+        return page.locator("#message-list .message__text").all_text_contents()
+
+    def wait_for_text(self, text: str, page=None) -> None:
+        page = page or self.page
+        page.locator("#message-list li.message[data-id] .message__text", has_text=text).wait_for()
+
+    def counters(self, page=None) -> tuple[str, str, str, str]:
+        page = page or self.page
+        return tuple(
+            page.locator(f"#{name}").text_content()
+            for name in ("count-total", "count-total-word", "count-received", "count-sent")
+        )
+
+    def assert_nothing_ran(self) -> None:
+        for page in self.context.pages:
+            assert page.evaluate("window.__pwned") is None
+            assert page.locator("#message-list img, #message-list script").count() == 0
+        assert self.problems == []
+
+
+def in_thread(function, **kwargs):
+    """
+    Call *function* in a worker thread: Playwright's event loop runs in this
+    one, and a message's broadcast (async_to_sync) cannot run inside it.
+    """
+
+    def call():
+        try:
+            return function(**kwargs)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(call).result(timeout=30)
+
+
+def expected_time(message: Message, zone: str) -> str:
+    return message.created.astimezone(ZoneInfo(zone)).strftime("%d.%m.%Y %H:%M:%S")
+
+
+def test_two_people_chat_live_through_two_processes(people, cluster, browser):
+    thread = people["thread"]
+    chat_path = f"/messages/chat/{thread.pk}/"
+    anna = Person(browser, cluster.http_url, people["anna"], "Asia/Vladivostok")
+    boris = Person(browser, cluster.http_url, people["boris"], "America/New_York")
+    anna.log_in(chat_path)
+    boris.log_in(chat_path)
+    anna.open_chat(thread.pk)
+    boris.open_chat(thread.pk)
+
+    # Anna sends with the button; her line shows at once, Boris's without a reload.
+    text_a = f"Как дела? {HOSTILE}"
+    anna.page.fill("#compose-text", text_a)
+    anna.page.click("#compose-send")
+    anna.wait_for_text("Как дела?")
+    boris.wait_for_text("Как дела?")
+    assert anna.page.input_value("#compose-text") == ""
+    assert anna.message_texts()[-1] == text_a
+    assert boris.message_texts()[-1] == text_a
+
+    # Boris answers with Ctrl+Enter.
+    text_b = "Отлично! <b>жирным</b> не будет"
+    boris.page.fill("#compose-text", text_b)
+    boris.page.press("#compose-text", "Control+Enter")
+    anna.wait_for_text("Отлично!")
+    boris.wait_for_text("Отлично!")
+    assert anna.message_texts() == ["Привет!", text_a, text_b]
+    assert boris.message_texts() == ["Привет!", text_a, text_b]
+
+    # The counters moved on both sides, with the plural form of the server's rule.
+    assert anna.counters() == ("3", ru_plural(3, FORMS), "1", "2")
+    assert boris.counters() == ("3", ru_plural(3, FORMS), "2", "1")
+
+    # The hostile username is shown as text, and nothing ran anywhere.
+    authors = anna.page.locator("#message-list .message__author").all_text_contents()
+    assert authors[-1] == people["boris"].username
+    anna.assert_nothing_ran()
+    boris.assert_nothing_ran()
+
+    # Times: each person's zone, d.m.Y H:i:s.
+    reply = Message.objects.get(thread=thread, text=text_b)
+    anna_times = anna.page.locator("#message-list .message__time").all_text_contents()
+    boris_times = boris.page.locator("#message-list .message__time").all_text_contents()
+    assert anna_times[-1] == expected_time(reply, "Asia/Vladivostok")
+    assert boris_times[-1] == expected_time(reply, "America/New_York")
+    assert anna.page.locator("#message-list .message__time").last.get_attribute(
+        "datetime"
+    ) == reply.created.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    # A burst from Boris: Anna's view stays on the newest message.
+    for n in range(25):
+        in_thread(services.message_create, sender=people["boris"], thread=thread, text=f"ещё {n}")
+    anna.wait_for_text("ещё 24")
+    assert anna.page.evaluate(NEWEST_IN_VIEW)
+    assert anna.counters()[0] == "28"
+
+    # Each message is in the database once.
+    assert list(Message.objects.filter(thread=thread).values_list("text", flat=True)) == [
+        "Привет!",
+        text_a,
+        text_b,
+        *(f"ещё {n}" for n in range(25)),
+    ]
+
+
+@pytest.fixture
+def network(cluster):
+    """A connection to the cluster that the test can cut."""
+    proxy = TcpProxy(cluster.port).start()
+    yield proxy
+    proxy.stop()
+
+
+def test_a_dropped_connection_loses_and_duplicates_nothing(people, cluster, network, browser):
+    thread = people["thread"]
+    chat_path = f"/messages/chat/{thread.pk}/"
+    anna = Person(browser, cluster.http_url, people["anna"], "Europe/Moscow")
+    boris = Person(browser, network.http_url, people["boris"], "Europe/Moscow")
+    anna.log_in(chat_path)
+    boris.log_in(chat_path)
+    anna.open_chat(thread.pk)
+    boris.open_chat(thread.pk)
+
+    # Boris's network goes down.
+    network.set_online(False)
+    boris.page.wait_for_selector("#connection-state:not([hidden])")
+    state = boris.page.locator("#connection-state").text_content()
+    assert "Нет связи" in state or "Подключение" in state
+
+    # Meanwhile Anna writes, and Boris types a message that cannot go out yet.
+    for n in range(3):
+        anna.page.fill("#compose-text", f"пока тебя нет {n}")
+        anna.page.press("#compose-text", "Control+Enter")
+        anna.wait_for_text(f"пока тебя нет {n}")
+    boris.page.fill("#compose-text", "написано без связи")
+    boris.page.click("#compose-send")
+    pending = boris.page.locator("#message-list li.message--pending")
+    assert pending.all_text_contents()[0].endswith("написано без связи")
+    assert "Неотправленных сообщений: 1" in boris.page.locator("#connection-state").text_content()
+
+    # The network comes back: Boris catches up and his message goes out, once.
+    network.set_online(True)
+    boris.page.wait_for_selector("#chat[data-connection=synced]", timeout=60_000)
+    boris.wait_for_text("написано без связи")
+    anna.wait_for_text("написано без связи")
+    expected = [
+        "Привет!",
+        "пока тебя нет 0",
+        "пока тебя нет 1",
+        "пока тебя нет 2",
+        "написано без связи",
+    ]
+    boris.page.wait_for_function(
+        "n => document.querySelectorAll('#message-list li.message[data-id]').length === n",
+        arg=len(expected),
+    )
+    assert boris.message_texts() == expected
+    assert anna.message_texts() == expected
+    assert boris.page.locator("#message-list li.message--pending").count() == 0
+    assert boris.page.locator("#connection-state").is_hidden()
+    assert boris.counters() == ("5", ru_plural(5, FORMS), "4", "1")
+    assert list(Message.objects.filter(thread=thread).values_list("text", flat=True)) == expected
+
+
+def test_thread_list_updates_live(people, cluster, browser):
+    thread = people["thread"]
+    anna = Person(browser, cluster.http_url, people["anna"], "Europe/Moscow")
+    anna.log_in("/messages/")
+    anna.page.wait_for_selector("#threads[data-connection=open]")
+    other = services.thread_get_or_create_for_pair(
+        user=people["anna"], other=make_rt_user("carol")
+    )
+    in_thread(services.message_create, sender=people["anna"], thread=other, text="старый диалог")
+    anna.page.locator(f"li.thread[data-thread-id='{other.pk}']").wait_for()
+
+    # A message in the older thread moves it to the top with its new count.
+    in_thread(
+        services.message_create, sender=people["boris"], thread=thread, text=f"снова я {HOSTILE}"
+    )
+    first = anna.page.locator("#thread-list li.thread").first
+    first.locator(".thread__count", has_text="2 ").wait_for()
+    assert first.get_attribute("data-thread-id") == str(thread.pk)
+    assert first.locator(".thread__count").text_content() == f"2 {ru_plural(2, FORMS)}"
+    preview = Truncator(f"снова я {HOSTILE}").chars(selectors.PREVIEW_LENGTH)
+    assert first.locator(".thread__preview").text_content() == preview
+    assert first.locator(".thread__partner").text_content() == people["boris"].username
+
+    # A new thread appears at the top.
+    dave = make_rt_user("dave")
+    new = in_thread(
+        services.message_send_to_username, sender=dave, recipient_username="anna", text="Привет"
+    )
+    first.locator(".thread__partner", has_text="dave").wait_for()
+    assert first.get_attribute("data-thread-id") == str(new.thread_id)
+    assert (
+        first.locator(".thread__link").get_attribute("href") == f"/messages/chat/{new.thread_id}/"
+    )
+    assert re.fullmatch(
+        r"\d\d\.\d\d\.\d{4} \d\d:\d\d", first.locator(".thread__time").text_content()
+    )
+    anna.assert_nothing_ran()

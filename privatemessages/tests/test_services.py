@@ -1,0 +1,178 @@
+import asyncio
+from unittest import mock
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from privatemessages import events, services
+from privatemessages.models import Message, Thread
+from privatemessages.services import (
+    MessageError,
+    message_create,
+    message_send_to_username,
+    thread_get_or_create_for_pair,
+)
+
+
+def test_thread_is_created_once_per_pair(anna, boris):
+    first = thread_get_or_create_for_pair(user=anna, other=boris)
+    again = thread_get_or_create_for_pair(user=boris, other=anna)
+    assert first == again
+    assert set(first.participants.all()) == {anna, boris}
+    assert Thread.objects.count() == 1
+
+
+def test_no_thread_with_yourself(anna):
+    with pytest.raises(MessageError) as error:
+        thread_get_or_create_for_pair(user=anna, other=anna)
+    assert error.value.code == "self_recipient"
+    assert Thread.objects.count() == 0
+
+
+def test_a_thread_created_between_lookup_and_insert_is_returned(anna, boris, thread):
+    """The lost race: the insert fails on the unique pair key, the winner's thread is used."""
+    with mock.patch.object(Thread.objects, "filter", return_value=Thread.objects.none()):
+        got = thread_get_or_create_for_pair(user=boris, other=anna)
+    assert got == thread
+    assert Thread.objects.count() == 1
+
+
+def test_message_create_saves_and_bumps_last_message(anna, thread):
+    message = message_create(sender=anna, thread=thread, text="  Привет  ")
+    thread.refresh_from_db()
+    assert message.text == "Привет"
+    assert message.sender == anna
+    assert thread.last_message == message.created
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        (None, "invalid_text"),
+        (42, "invalid_text"),
+        ("a\x00b", "invalid_text"),
+        ("\udc80", "invalid_text"),
+        ("я" * 10_001, "too_long"),
+    ],
+)
+def test_message_create_rejects_bad_text(anna, thread, text, code):
+    with pytest.raises(MessageError) as error:
+        message_create(sender=anna, thread=thread, text=text)
+    assert error.value.code == code
+    assert Message.objects.count() == 0
+
+
+def test_message_create_rejects_a_non_participant(carol, thread):
+    with pytest.raises(MessageError) as error:
+        message_create(sender=carol, thread=thread, text="hi")
+    assert error.value.code == "not_participant"
+    assert Message.objects.count() == 0
+
+
+def test_send_to_username(anna, boris):
+    message = message_send_to_username(sender=anna, recipient_username="boris", text="hi")
+    assert set(message.thread.participants.all()) == {anna, boris}
+
+
+@pytest.mark.parametrize(
+    ("username", "code"),
+    [
+        ("nobody", "unknown_recipient"),
+        ("", "unknown_recipient"),
+        (None, "unknown_recipient"),
+        (42, "unknown_recipient"),
+        ("bo\x00ris", "unknown_recipient"),
+        ("\ud800", "unknown_recipient"),
+        ("anna", "self_recipient"),
+    ],
+)
+def test_send_to_username_rejections(anna, boris, username, code):
+    with pytest.raises(MessageError) as error:
+        message_send_to_username(sender=anna, recipient_username=username, text="hi")
+    assert error.value.code == code
+    assert Thread.objects.count() == 0
+
+
+def test_fan_out_is_scheduled_for_after_commit(anna, thread, django_capture_on_commit_callbacks):
+    with mock.patch.object(events, "broadcast_message_created") as broadcast:
+        with django_capture_on_commit_callbacks() as callbacks:
+            message = message_create(sender=anna, thread=thread, text="hi")
+            broadcast.assert_not_called()
+        assert len(callbacks) == 1
+        broadcast.assert_not_called()  # not before the commit
+        callbacks[0]()
+    broadcast.assert_called_once()
+    assert broadcast.call_args.args[0] == message
+    assert broadcast.call_args.kwargs["total"] == 1
+
+
+def test_nothing_is_announced_for_a_rolled_back_message(
+    anna, thread, django_capture_on_commit_callbacks
+):
+    def send_then_fail():
+        with transaction.atomic():
+            message_create(sender=anna, thread=thread, text="hi")
+            raise RuntimeError
+
+    with django_capture_on_commit_callbacks() as callbacks, pytest.raises(RuntimeError):
+        send_then_fail()
+    assert callbacks == []
+    assert Message.objects.count() == 0
+
+
+def test_committed_message_reaches_the_thread_group(
+    anna, boris, thread, django_capture_on_commit_callbacks
+):
+    """
+    End to end through the configured channel layer (in-memory, or Redis with
+    REDIS_URL). One event loop throughout: the Redis pub/sub layer keeps its
+    channels per loop.
+    """
+
+    def send_and_commit():
+        with django_capture_on_commit_callbacks(execute=True):
+            return message_create(sender=anna, thread=thread, text="живьём")
+
+    async def scenario():
+        layer = get_channel_layer()
+        thread_channel = await layer.new_channel()
+        boris_channel = await layer.new_channel()
+        await layer.group_add(events.thread_group(thread.pk), thread_channel)
+        await layer.group_add(events.user_group(boris.pk), boris_channel)
+        try:
+            # Runs on this (the test's) thread, so it sees the test's database.
+            message = await sync_to_async(send_and_commit)()
+            event = await asyncio.wait_for(layer.receive(thread_channel), 5)
+            update = await asyncio.wait_for(layer.receive(boris_channel), 5)
+        finally:
+            await layer.group_discard(events.thread_group(thread.pk), thread_channel)
+            await layer.group_discard(events.user_group(boris.pk), boris_channel)
+        return message, event, update
+
+    message, event, update = async_to_sync(scenario)()
+    assert event["type"] == "chat.message"
+    assert event["message"]["id"] == message.pk
+    assert event["message"]["text"] == "живьём"
+    assert event["message"]["sender"] == "anna"
+    assert update["type"] == "thread.update"
+    assert update["thread"]["thread"] == thread.pk
+    assert update["thread"]["total"] == 1
+
+
+def test_a_failing_fan_out_does_not_fail_the_sender(
+    anna, thread, anna_client, django_capture_on_commit_callbacks
+):
+    """The message is saved before the fan-out; an error there is logged, not raised."""
+    with (
+        mock.patch.object(services.counters, "record_message", side_effect=RuntimeError),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        response = anna_client.post(
+            "/messages/send_message/", {"recipient": "boris", "text": "hi"}
+        )
+    assert response.status_code == 302
+    assert Message.objects.count() == 1

@@ -1,0 +1,241 @@
+/*
+ * A WebSocket that stays connected (protocol: docs/protocol.md).
+ *
+ *   var socket = PMSocket.connect({
+ *     path: "/ws/messages/7/",
+ *     onOpen: function () { socket.send({type: "sync", after: lastId}); },
+ *     onFrame: function (frame) { ... },          // every JSON frame received
+ *     onState: function (state, detail) { ... },  // see STATES below
+ *     heartbeat: function () { return {type: "ping"}; },
+ *   });
+ *
+ * - Reconnects after any drop with exponential backoff and jitter (0.5 s
+ *   doubling up to 30 s, each wait drawn at random from its upper half), so
+ *   that the clients of a restarted server do not all come back at once.
+ * - Reconnects at once when the browser comes back online or the tab becomes
+ *   visible again.
+ * - Sends the heartbeat frame every 25 s; a connection that has received
+ *   nothing for 25 s after that is taken for dead (a half-open TCP connection
+ *   can look open for minutes) and replaced.
+ * - Stops for good on close codes 4401 (not signed in) and 4403 (no access).
+ *
+ * It knows nothing about chats; chat.js and threads.js build on it.
+ */
+(function (root) {
+  "use strict";
+
+  var MIN_DELAY = 500;
+  var MAX_DELAY = 30000;
+  var HEARTBEAT_EVERY = 25000;
+  var DEAD_AFTER = 25000;
+  // A connection that lived this long was a good one: the next drop starts
+  // the backoff from the beginning again.
+  var HEALTHY_AFTER = 10000;
+
+  // States passed to onState:
+  //   "connecting"  first connection attempt in progress
+  //   "open"        connected
+  //   "waiting"     disconnected, next attempt at detail.retryAt (a Date.now() value)
+  //   "reconnecting" attempt in progress after a drop
+  //   "refused"     closed for good, detail.code is 4401 or 4403
+  var FATAL_CODES = { 4401: true, 4403: true };
+
+  function socketUrl(path) {
+    var scheme = root.location.protocol === "https:" ? "wss:" : "ws:";
+    return scheme + "//" + root.location.host + path;
+  }
+
+  // The wait before attempt number *attempt* (0-based): between half and all
+  // of min(MAX, MIN * 2^attempt).
+  function backoffDelay(attempt, minDelay, maxDelay) {
+    var cap = Math.min(maxDelay, minDelay * Math.pow(2, attempt));
+    return Math.round(cap / 2 + Math.random() * (cap / 2));
+  }
+
+  function connect(options) {
+    var minDelay = options.minDelay || MIN_DELAY;
+    var maxDelay = options.maxDelay || MAX_DELAY;
+    var heartbeatEvery = options.heartbeatEvery || HEARTBEAT_EVERY;
+    var onState = options.onState || function () {};
+    var ws = null;
+    var attempt = 0;
+    var everOpened = false;
+    var openedAt = 0;
+    var lastFrameAt = 0;
+    var retryTimer = null;
+    var heartbeatTimer = null;
+    var stopped = false;
+    var state = null;
+
+    function setState(next, detail) {
+      state = next;
+      onState(next, detail || {});
+    }
+
+    function open() {
+      clearTimeout(retryTimer);
+      retryTimer = null;
+      if (stopped || ws) {
+        return;
+      }
+      setState(everOpened ? "reconnecting" : "connecting");
+      var current;
+      try {
+        current = new WebSocket(socketUrl(options.path));
+      } catch (error) {
+        scheduleRetry();
+        return;
+      }
+      ws = current;
+      current.onopen = function () {
+        everOpened = true;
+        openedAt = lastFrameAt = Date.now();
+        heartbeatTimer = setInterval(beat, heartbeatEvery);
+        setState("open");
+        if (options.onOpen) {
+          options.onOpen();
+        }
+      };
+      current.onmessage = function (event) {
+        lastFrameAt = Date.now();
+        var frame;
+        try {
+          frame = JSON.parse(event.data);
+        } catch (error) {
+          return;
+        }
+        if (frame && typeof frame === "object" && options.onFrame) {
+          options.onFrame(frame);
+        }
+      };
+      current.onclose = function (event) {
+        dropped(current, event.code);
+      };
+      // An error is always followed by a close event.
+      current.onerror = function () {};
+    }
+
+    function dropped(which, code) {
+      if (which !== ws) {
+        return;
+      }
+      ws = null;
+      clearInterval(heartbeatTimer);
+      which.onopen = which.onmessage = which.onclose = null;
+      if (FATAL_CODES[code]) {
+        stopped = true;
+        setState("refused", { code: code });
+        return;
+      }
+      if (openedAt && Date.now() - openedAt > HEALTHY_AFTER) {
+        attempt = 0;
+      }
+      openedAt = 0;
+      if (options.onClose) {
+        options.onClose(code);
+      }
+      scheduleRetry();
+    }
+
+    function scheduleRetry() {
+      if (stopped) {
+        return;
+      }
+      var delay = backoffDelay(attempt, minDelay, maxDelay);
+      attempt += 1;
+      retryTimer = setTimeout(open, delay);
+      setState("waiting", { retryAt: Date.now() + delay, attempt: attempt });
+    }
+
+    function beat() {
+      if (!ws || ws.readyState !== WebSocket.OPEN) {
+        return;
+      }
+      if (Date.now() - lastFrameAt > heartbeatEvery + DEAD_AFTER) {
+        // Nothing for too long, not even the answer to the last heartbeat.
+        var dead = ws;
+        dropped(dead, 1006);
+        try {
+          dead.close();
+        } catch (error) {
+          // Already closing.
+        }
+        return;
+      }
+      if (options.heartbeat) {
+        send(options.heartbeat());
+      }
+    }
+
+    function send(frame) {
+      if (!ws || ws.readyState !== WebSocket.OPEN) {
+        return false;
+      }
+      ws.send(JSON.stringify(frame));
+      return true;
+    }
+
+    function reconnectNow() {
+      if (stopped || ws) {
+        return;
+      }
+      attempt = 0;
+      open();
+    }
+
+    root.addEventListener("online", reconnectNow);
+    document.addEventListener("visibilitychange", function () {
+      if (!document.hidden) {
+        reconnectNow();
+      }
+    });
+
+    open();
+
+    return {
+      send: send,
+      reconnectNow: reconnectNow,
+      isOpen: function () {
+        return !!ws && ws.readyState === WebSocket.OPEN;
+      },
+      state: function () {
+        return state;
+      },
+    };
+  }
+
+  // Fill the connection-state element *el* for *state*, with DOM nodes only.
+  // *unsent* is how many messages wait for the connection.
+  function describeState(el, state, detail, unsent) {
+    if (!el) {
+      return;
+    }
+    el.dataset.state = state;
+    el.replaceChildren();
+    var queued = unsent
+      ? " Неотправленных сообщений: " + unsent + ", они уйдут при подключении."
+      : "";
+    if (state === "reconnecting") {
+      el.textContent = "Подключение…" + queued;
+    } else if (state === "waiting") {
+      var seconds = Math.max(1, Math.ceil((detail.retryAt - Date.now()) / 1000));
+      el.textContent =
+        "Нет связи с сервером. Повторная попытка через " + seconds + " с." + queued;
+    } else if (state === "refused" && detail.code === 4401) {
+      var link = document.createElement("a");
+      link.href = "/accounts/login/?next=" + encodeURIComponent(root.location.pathname);
+      link.textContent = "войдите снова";
+      el.append("Сеанс закончился: ", link, ", чтобы продолжить переписку.");
+    } else if (state === "refused") {
+      el.textContent = "Нет доступа к этому диалогу.";
+    }
+    // Nothing to say while connected, or while the first attempt is under way.
+    el.hidden = !el.textContent;
+  }
+
+  root.PMSocket = {
+    connect: connect,
+    backoffDelay: backoffDelay,
+    describeState: describeState,
+  };
+})(window);
