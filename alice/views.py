@@ -2,9 +2,12 @@
 
 import json
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -12,6 +15,18 @@ from alice.engine import ProtocolError, Skill
 
 # A protocol request is a few kilobytes: the utterance is at most 1024 characters.
 DEFAULT_MAX_BODY_SIZE = 64 * 1024
+
+
+@cache
+def max_body_size() -> int:
+    """Return the body size cap, ALICE_MAX_BODY_SIZE (read once: a missing setting is slow)."""
+    return getattr(settings, "ALICE_MAX_BODY_SIZE", DEFAULT_MAX_BODY_SIZE)
+
+
+@receiver(setting_changed)
+def _forget_max_body_size(*, setting: str, **kwargs: Any) -> None:
+    if setting == "ALICE_MAX_BODY_SIZE":
+        max_body_size.cache_clear()
 
 
 def _json(data: Any, status: int = 200) -> HttpResponse:
@@ -36,7 +51,7 @@ def webhook_view(skill: Skill) -> Callable[[HttpRequest], HttpResponse]:
             response = _error(405, "method not allowed: use POST")
             response["Allow"] = "POST"
             return response
-        limit = getattr(settings, "ALICE_MAX_BODY_SIZE", DEFAULT_MAX_BODY_SIZE)
+        limit = max_body_size()
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -133,6 +133,10 @@ class Supervisor:
                         )
                         time.sleep(0.5)
                         self.running[port] = self._spawn(self.daphnes[port])
+                        print(
+                            f"cluster: daphne on port {port}, pid {self.running[port].pid}",
+                            flush=True,
+                        )
             return 0
         finally:
             self._stop_all()

@@ -160,7 +160,9 @@ LOGIN_REDIRECT_URL = "privatemessages:thread_list"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "ru"
-LANGUAGES = [("ru", "Русский"), ("en", "English")]
+# Russian only until a translation exists: a browser asking for English would
+# otherwise get Django's own strings in English inside the Russian pages.
+LANGUAGES = [("ru", "Русский")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 # The zone used when the browser has not reported one (or reported a bad one).
 TIME_ZONE = os.environ.get("TIME_ZONE", "Europe/Moscow")

@@ -261,5 +261,5 @@ class ThreadListConsumer(BaseConsumer):
 def _loads(text: str) -> object:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         return _NOT_JSON

@@ -76,7 +76,9 @@ def validate_request(data: Any) -> dict[str, Any]:
         _field(body, "original_utterance", str, "request.", errors)
         nlu = _field(body, "nlu", dict, "request.", errors)
         if nlu is not None:
-            _field(nlu, "tokens", list, "request.nlu.", errors)
+            tokens = _field(nlu, "tokens", list, "request.nlu.", errors)
+            if tokens and not all(isinstance(token, str) for token in tokens):
+                errors.append("request.nlu.tokens must hold strings")
             entities = _field(nlu, "entities", list, "request.nlu.", errors)
             if entities and not all(isinstance(entity, dict) for entity in entities):
                 errors.append("request.nlu.entities must hold objects")

@@ -30,17 +30,22 @@ def say(*args: str | Modifier, **kwargs: Any) -> dict[str, Any]:
     Positional strings are variants of the phrase, one chosen at random; positional callables
     are modifiers applied last, in order; keyword arguments are copied into the response.
     """
-    if not all(isinstance(item, str) or callable(item) for item in args):
-        raise ValueError("Each argument of say(...) must be str or callable")
-    response = kwargs.copy()
-    phrases = [item for item in args if isinstance(item, str)]
+    phrases = []
+    modifiers = []
+    for item in args:
+        if isinstance(item, str):
+            phrases.append(item)
+        elif callable(item):
+            modifiers.append(item)
+        else:
+            raise ValueError("Each argument of say(...) must be str or callable")
+    response = kwargs  # a new dict on every call, even for say(**fields)
     if phrases:
-        response["text"] = random.choice(phrases)
+        response["text"] = phrases[0] if len(phrases) == 1 else random.choice(phrases)
     if "end_session" not in response:
         response["end_session"] = False
-    for item in args:
-        if callable(item):
-            item(response)
+    for modifier in modifiers:
+        modifier(response)
     return response
 
 

@@ -11,8 +11,8 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable, Generator, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,9 @@ class Session:
     """One dialog between requests."""
 
     session_id: str
-    # The suspended script; None once the dialog is over. Process-local, never serialised.
+    # The suspended script; None once the dialog is over. Process-local, never serialised: a
+    # durable backend returns None here for a dialog that is live in another process, and
+    # the skill would rebuild it by replaying the logged inputs (not done yet).
     generator: Generator[dict[str, Any], None, Any] | None = None
     # How many requests the generator has consumed: 1 after the one that started it.
     turns: int = 0
@@ -54,7 +56,7 @@ class SessionStore(ABC):
     """
 
     @abstractmethod
-    def lock(self, session_id: str, timeout: float | None = None) -> Any:
+    def lock(self, session_id: str, timeout: float | None = None) -> AbstractContextManager[Any]:
         """
         Return a context manager that serialises the requests of one session.
 
@@ -78,37 +80,52 @@ class SessionStore(ABC):
     def delete(self, session_id: str) -> None:
         """Forget the session, if it is known."""
 
-    def __len__(self) -> int:
-        """Return how many sessions are kept (for monitoring and tests)."""
-        raise NotImplementedError
-
 
 class _KeyedLock:
-    """Lock one key; the lock object exists only while somebody holds or waits for it."""
+    """Lock one key; its lock object exists only while somebody holds or waits for it."""
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
-        self._locks: dict[str, list[Any]] = {}  # key -> [Lock, number of users]
+        self._locks: dict[str, list[Any]] = {}  # key -> [Lock, number of holders and waiters]
 
-    @contextmanager
-    def __call__(self, key: str, timeout: float | None = None) -> Iterator[None]:
+    def __call__(self, key: str, timeout: float | None = None) -> "_Held":
+        return _Held(self, key, -1 if timeout is None else timeout)
+
+    def _enter(self, key: str) -> threading.Lock:
         with self._guard:
             entry = self._locks.get(key)
             if entry is None:
                 entry = self._locks[key] = [threading.Lock(), 0]
             entry[1] += 1
-        try:
-            if not entry[0].acquire(timeout=-1 if timeout is None else timeout):
-                raise SessionBusy(key)
-            try:
-                yield
-            finally:
-                entry[0].release()
-        finally:
-            with self._guard:
-                entry[1] -= 1
-                if not entry[1]:
-                    del self._locks[key]
+            return entry[0]
+
+    def _leave(self, key: str) -> None:
+        with self._guard:
+            entry = self._locks[key]
+            entry[1] -= 1
+            if not entry[1]:
+                del self._locks[key]
+
+
+class _Held:
+    """The context manager of one acquisition (a class: cheaper than @contextmanager)."""
+
+    __slots__ = ("_key", "_lock", "_owner", "_timeout")
+
+    def __init__(self, owner: _KeyedLock, key: str, timeout: float) -> None:
+        self._owner = owner
+        self._key = key
+        self._timeout = timeout
+
+    def __enter__(self) -> None:
+        self._lock = self._owner._enter(self._key)
+        if not self._lock.acquire(timeout=self._timeout):
+            self._owner._leave(self._key)
+            raise SessionBusy(self._key)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
+        self._owner._leave(self._key)
 
 
 class MemorySessionStore(SessionStore):
@@ -137,7 +154,7 @@ class MemorySessionStore(SessionStore):
         self._guard = threading.Lock()
         self._locks = _KeyedLock()
 
-    def lock(self, session_id: str, timeout: float | None = None) -> Any:
+    def lock(self, session_id: str, timeout: float | None = None) -> AbstractContextManager[Any]:
         """Return a context manager that serialises the requests of one session."""
         return self._locks(session_id, timeout)
 
@@ -183,6 +200,7 @@ class MemorySessionStore(SessionStore):
             sessions.popitem(last=False)
 
     def __len__(self) -> int:
+        """Return how many sessions are kept."""
         return len(self._sessions)
 
     def __repr__(self) -> str:

@@ -31,7 +31,7 @@ def ask_name():
     """Return the first name Alice recognised, or else what the user said."""
     while True:
         for fio in request.entity_values("YANDEX.FIO"):
-            if fio.get("first_name"):
+            if isinstance(fio, dict) and fio.get("first_name"):
                 return fio["first_name"].capitalize()
         if request.command:
             return request.command

@@ -409,6 +409,11 @@ def test_abandoned_sessions_and_pings_keep_memory_bounded():
         },
         {
             "version": "1.0",
+            "request": {"nlu": {"tokens": ["a", 1]}},
+            "session": {"session_id": "s", "message_id": 0, "new": True},
+        },
+        {
+            "version": "1.0",
             "request": {"nlu": {"entities": ["x"]}},
             "session": {"session_id": "s", "message_id": 0, "new": True},
         },

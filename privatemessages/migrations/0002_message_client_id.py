@@ -5,20 +5,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('privatemessages', '0001_initial'),
+        ("privatemessages", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='message',
-            name='client_id',
-            field=models.CharField(blank=True, default='', max_length=64),
+            model_name="message",
+            name="client_id",
+            field=models.CharField(blank=True, default="", max_length=64),
         ),
         migrations.AddConstraint(
-            model_name='message',
-            constraint=models.UniqueConstraint(condition=models.Q(('client_id', ''), _negated=True), fields=('sender', 'client_id'), name='pm_message_sender_client_id_uniq'),
+            model_name="message",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("client_id", ""), _negated=True),
+                fields=("sender", "client_id"),
+                name="pm_message_sender_client_id_uniq",
+            ),
         ),
     ]

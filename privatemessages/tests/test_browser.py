@@ -263,6 +263,15 @@ def test_a_dropped_connection_loses_and_duplicates_nothing(people, cluster, netw
     assert pending.all_text_contents()[0].endswith("написано без связи")
     assert "Неотправленных сообщений: 1" in boris.page.locator("#connection-state").text_content()
 
+    # Reconnect attempts back off exponentially, each wait drawn from the upper
+    # half of its cap (jitter), the cap doubling from 0.5 s up to 30 s.
+    delays = boris.page.evaluate(
+        "() => [...Array(12).keys()].map(a => PMSocket.backoffDelay(a, 500, 30000))"
+    )
+    for attempt, delay in enumerate(delays):
+        cap = min(30_000, 500 * 2**attempt)
+        assert cap / 2 <= delay <= cap
+
     # The network comes back: Boris catches up and his message goes out, once.
     network.set_online(True)
     boris.page.wait_for_selector("#chat[data-connection=synced]", timeout=60_000)

@@ -152,6 +152,7 @@ async def test_resent_client_id_is_saved_once(chat):
 
 BAD_FRAMES = [
     ("text", "это не JSON", "invalid_json"),
+    ("text", "[" * 100_000 + "]" * 100_000, "invalid_json"),
     ("text", "[1, 2]", "unknown_type"),
     ("text", '"message"', "unknown_type"),
     ("json", {"text": "без типа"}, "unknown_type"),
@@ -403,4 +404,25 @@ async def test_thread_list_refuses_message_frames(chat):
     assert (await comm.connect(timeout=TIMEOUT))[0]
     await comm.send_to(text_data=json.dumps({"type": "message", "text": "куда?"}))
     assert (await receive(comm))["code"] == "unknown_type"
+    await comm.disconnect()
+
+
+async def test_ping_is_answered(chat):
+    comm, _ = await open_chat(chat["thread"].pk, chat["cookies"]["anna"], after=None)
+    await comm.send_json_to({"type": "ping"})
+    assert await receive(comm) == {"type": "pong"}
+    await comm.disconnect()
+
+
+async def test_client_id_reused_in_another_thread_is_refused(chat):
+    thread = chat["thread"]
+    await acreate(sender=chat["anna"], thread=thread, text="здесь", client_id="once")
+    carol_thread = await database_sync_to_async(services.thread_get_or_create_for_pair)(
+        user=chat["anna"], other=chat["carol"]
+    )
+    comm, _ = await open_chat(carol_thread.pk, chat["cookies"]["anna"], after=0)
+    await comm.send_json_to({"type": "message", "text": "и здесь", "client_id": "once"})
+    error = await receive(comm)
+    assert (error["code"], error["client_id"]) == ("duplicate_client_id", "once")
+    assert await acount(thread=carol_thread) == 0
     await comm.disconnect()

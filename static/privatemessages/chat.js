@@ -33,7 +33,6 @@
   var userId = Number(section.dataset.userId);
   var username = section.dataset.username || "";
   var pluralForms = section.dataset.pluralForms || "сообщение,сообщения,сообщений";
-  var maxLength = Number(textarea && textarea.getAttribute("maxlength")) || 10000;
   var RETRYABLE = { rate_limited: true, server_error: true };
   var OUTBOX_KEY = "pm-outbox:" + userId + ":" + threadId;
 
@@ -252,9 +251,6 @@
     var text = textarea.value.trim();
     if (!text) {
       return;
-    }
-    if (text.length > maxLength) {
-      text = text.slice(0, maxLength); // The textarea's maxlength already holds it.
     }
     var clientId = newClientId();
     queue(text, clientId);

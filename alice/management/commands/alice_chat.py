@@ -36,7 +36,10 @@ class Command(BaseCommand):
         reply = client.start()
         self.show(reply)
         while not reply.end_session:
-            line = self.read_line(stdin, interactive)
+            try:
+                line = self.read_line(stdin, interactive)
+            except KeyboardInterrupt:
+                line = None
             if line is None:
                 self.stdout.write("(ввод закончился, сессия не завершена)")
                 return
@@ -53,7 +56,7 @@ class Command(BaseCommand):
             try:
                 return input("> ").strip()
             except EOFError:
-                self.stdout.write("")
+                self.stdout.write("")  # end the prompt's line
                 return None
         line = stdin.readline()
         if not line:
