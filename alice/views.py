@@ -64,7 +64,7 @@ def webhook_view(skill: Skill) -> Callable[[HttpRequest], HttpResponse]:
             return _error(413, f"request body over {limit} bytes")
         try:
             data = json.loads(body.decode())
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):  # the last: "[[[[..."
             return _error(400, "the body is not JSON in UTF-8")
         try:
             return _json(skill.handle(data))

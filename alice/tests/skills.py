@@ -38,16 +38,16 @@ def count_slowly():
         yield say(str(n))
 
 
-impatient = _skill("impatient", lock_timeout=0.02)
+impatient = _skill("impatient", lock_timeout=0.05)
 
 
 @impatient.script
 def count_impatiently():
-    """Take 200 ms per step, while requests wait at most 20 ms for the session."""
+    """Take 500 ms per step, while requests wait at most 50 ms for the session."""
     n = 0
     while True:
         n += 1
-        time.sleep(0.2)
+        time.sleep(0.5)
         yield say(str(n))
 
 

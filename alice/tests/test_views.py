@@ -59,6 +59,7 @@ def test_answer_is_json_in_utf8():
         (b"{not json", "the body is not JSON in UTF-8"),
         ("{}".encode("utf-16"), "the body is not JSON in UTF-8"),
         (b'"\xff"', "the body is not JSON in UTF-8"),
+        (b"[" * 60_000, "the body is not JSON in UTF-8"),
         (b"[]", "the body is not an Alice protocol request"),
         (b"null", "the body is not an Alice protocol request"),
         (b'{"version": "1.0"}', "the body is not an Alice protocol request"),
