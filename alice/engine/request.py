@@ -1,5 +1,7 @@
 """The request a script sees: a dict of the protocol request with helpers, one per context."""
 
+import hashlib
+import random
 import re
 from collections.abc import Iterator
 from contextvars import ContextVar, Token
@@ -32,6 +34,16 @@ class Request(dict):
         self._command: str = command.rstrip(".")
         self._words: list[str] | None = None
         self._lemmas: list[str] | None = None
+        # The turn this request is in its dialog (1 for the one that started the script), set
+        # by the skill before the script sees it; it seeds `random`.
+        self._turn = 0
+        self._random: random.Random | None = None
+        # Outside values recorded() returned on the live run, kept with the turn...
+        self._values: list[Any] = []
+        # ...and, on a replay, the ones recorded the first time, handed back in order.
+        self._replayed: Iterator[Any] | None = None
+        # Why a replay cannot go on (set by recorded(), which a script may catch).
+        self._diverged: str | None = None
 
     @property
     def command(self) -> str:
@@ -119,8 +131,31 @@ class Request(dict):
         """Return whether this is Yandex's health check rather than a user speaking."""
         return self._body.get("original_utterance") == "ping" and not self._body.get("command")
 
+    @property
+    def random(self) -> random.Random:
+        """
+        Return a random generator seeded by the session and the turn.
+
+        A replay of the turn draws the same numbers, so a choice made with it needs no
+        recording (say() picks its variants with it).
+        """
+        if self._random is None:
+            self._random = random.Random(turn_seed(self.session_id, self._turn))
+        return self._random
+
+
+def turn_seed(session_id: str, turn: int) -> int:
+    """Return the seed of a turn: the same in every process (hash() is salted per process)."""
+    digest = hashlib.blake2b(f"{session_id}\0{turn}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
 
 _current: ContextVar[Request] = ContextVar("alice_request")
+
+
+def current_request() -> Request | None:
+    """Return the request of this context, or None outside a running script."""
+    return _current.get(None)
 
 
 def activate(current: Request) -> Token[Request]:

@@ -1,5 +1,6 @@
 """A skill: one script, run as a separate generator for each session."""
 
+import copy
 import inspect
 import logging
 import threading
@@ -7,9 +8,10 @@ from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
 from .protocol import build_response, validate_request
+from .replay import ReplayDivergence, recordable, replay, response_digest
 from .request import Request, activate, deactivate
 from .response import fit_response
-from .storage import Session, SessionBusy, SessionStore, default_store
+from .storage import Session, SessionBusy, SessionStore, SessionStoreError, Turn, default_store
 
 __all__ = ["Skill"]
 
@@ -31,6 +33,10 @@ class Skill:
     apology_text = "Извините, у меня что-то сломалось. Попробуйте, пожалуйста, ещё раз."
     # Sent when the previous request of the session is still being answered.
     busy_text = "Секундочку, я ещё думаю над прошлым ответом."
+    # Sent, ending the dialog, when it has taken the store's max_turns requests.
+    too_long_text = "Мы разговариваем уже очень долго, давайте сделаем перерыв. До свидания!"
+    # Sent, ending the dialog, when a replay of it diverged: its state cannot be rebuilt.
+    lost_text = "Извините, я потеряла нить нашего разговора. Давайте начнём сначала."
 
     def __init__(
         self,
@@ -75,6 +81,14 @@ class Skill:
     def store(self, store: SessionStore) -> None:
         self._store = store
 
+    def using(self, store: SessionStore) -> "Skill":
+        """Return a copy of this skill (same script and phrases) that keeps its sessions in
+        *store*: e.g. a test's own store, or a terminal chat's."""
+        twin = copy.copy(self)
+        twin._store = store
+        twin._store_lock = threading.Lock()
+        return twin
+
     def handle(self, data: Any) -> dict[str, Any]:
         """
         Return the protocol response to *data*, a parsed request body.
@@ -90,8 +104,8 @@ class Skill:
             )
         store = self.store
         try:
-            with store.lock(current.session_id, self.lock_timeout):
-                return self._answer(store, current)
+            with store.lock(current.session_id, self.lock_timeout) as session:
+                return self._answer(store, session, current)
         except SessionBusy:
             logger.warning(
                 "Skill %s: session %s is busy; asked to wait.", self.name, current.session_id
@@ -99,10 +113,18 @@ class Skill:
             return build_response(
                 {"text": self.busy_text, "end_session": False}, current["version"]
             )
+        except SessionStoreError:
+            logger.exception(
+                "Skill %s: the session store failed in session %s.", self.name, current.session_id
+            )
+            return build_response(
+                {"text": self.apology_text, "end_session": True}, current["version"]
+            )
 
-    def _answer(self, store: SessionStore, current: Request) -> dict[str, Any]:
+    def _answer(
+        self, store: SessionStore, session: Session | None, current: Request
+    ) -> dict[str, Any]:
         """Answer *current* while holding its session's lock."""
-        session = store.get(current.session_id)
         if (
             session is not None
             and not current.is_new_session
@@ -111,17 +133,66 @@ class Skill:
         ):
             # A retry: answer it again without advancing the dialog.
             return session.response
-        if session is None or session.generator is None or current.is_new_session:
+        if (
+            session is None
+            or current.is_new_session
+            or session.over
+            or (session.generator is None and not store.records_turns)
+        ):
             session = Session(current.session_id, self._start())
-        content = self._advance(session, current)
+        content = None
+        if store.max_turns is not None and session.turns >= store.max_turns:
+            # Replay time grows with the turns: the dialog ends before it gets slow.
+            logger.warning(
+                "Skill %s: session %s reached %d turns; closing it.",
+                self.name,
+                session.session_id,
+                session.turns,
+            )
+            content = {"text": self.too_long_text, "end_session": True}
+        elif session.generator is None:
+            # Another process served the earlier turns, or this one restarted or evicted the
+            # dialog: rebuild the generator from the recorded turns.
+            session.generator = self._replay(store, session)
+            if session.generator is None:
+                content = {"text": self.lost_text, "end_session": True}
+        turn = None
+        if content is None:
+            current._turn = session.turns + 1
+            content = self._advance(session, current)
+            session.turns += 1
+            if store.records_turns and not content["end_session"]:
+                turn = Turn(recordable(current), current._values, response_digest(content))
         response = build_response(content, current["version"])
-        session.turns += 1
         session.message_id = current.message_id
         session.response = response
         if content["end_session"]:
             session.generator = None
-        store.save(session, current)
+            session.over = True
+        store.save(session, turn)
         return response
+
+    def _replay(
+        self, store: SessionStore, session: Session
+    ) -> Generator[dict[str, Any], None, Any] | None:
+        """Return the session's generator rebuilt from its recorded turns, or None."""
+        turns = store.history(session.session_id)
+        try:
+            if len(turns) != session.turns:
+                raise ReplayDivergence(
+                    len(turns), f"{len(turns)} turns are recorded of {session.turns}"
+                )
+            return replay(self._start, turns)
+        except ReplayDivergence as exc:
+            # Never go on in a state the user did not reach: end the dialog, loudly.
+            logger.error(
+                "Skill %s: the replay of session %s diverged at %s; the dialog is ended.",
+                self.name,
+                session.session_id,
+                exc,
+                exc_info=exc.__cause__ is not None,
+            )
+            return None
 
     def _start(self) -> Generator[dict[str, Any], None, Any]:
         if self._script is None:

@@ -2,16 +2,16 @@
 Where sessions live between requests: a small interface and the in-memory backend.
 
 A dialog's state is a suspended Python generator, which cannot be serialised: it lives in the
-memory of the process that runs it. A durable backend keeps instead what a retry needs and
-the inputs the session received, from which another process can rebuild the generator by
-replaying them; it is handed both through save().
+memory of the process that runs it. A durable backend (alice.engine.durable) keeps instead
+what a retry needs and each turn's inputs, from which any process rebuilds the generator by
+replaying them through the script.
 """
 
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Generator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +21,8 @@ __all__ = [
     "Session",
     "SessionBusy",
     "SessionStore",
+    "SessionStoreError",
+    "Turn",
     "default_store",
     "set_default_store",
 ]
@@ -30,37 +32,67 @@ class SessionBusy(Exception):
     """Another request of the session held its lock for longer than the caller would wait."""
 
 
+class SessionStoreError(Exception):
+    """The store's backend (Redis, the database) failed; the request cannot be answered."""
+
+
 @dataclass(slots=True, eq=False)
 class Session:
     """One dialog between requests."""
 
     session_id: str
-    # The suspended script; None once the dialog is over. Process-local, never serialised: a
-    # durable backend returns None here for a dialog that is live in another process, and
-    # the skill would rebuild it by replaying the logged inputs (not done yet).
+    # The suspended script. Process-local, never serialised: a durable store returns None
+    # here for a dialog this process does not hold, and the skill rebuilds it by replay.
     generator: Generator[dict[str, Any], None, Any] | None = None
     # How many requests the generator has consumed: 1 after the one that started it.
     turns: int = 0
     # The last request answered and its response, so that a retry gets the same answer.
     message_id: int | None = None
     response: dict[str, Any] | None = None
+    # The dialog has ended (end_session, a failure, the turn cap): the next request that is
+    # not a retry starts the script over.
+    over: bool = False
+    # A durable store's revision of the session, new on every save: a generator kept in
+    # memory is current only while its revision is the stored one.
+    rev: str | None = None
+
+
+@dataclass(slots=True, eq=False)
+class Turn:
+    """What replaying one request needs: the inputs the script read, and a check."""
+
+    # The request as the script saw it, minus secrets (the user's access_token).
+    request: dict[str, Any]
+    # The values recorded() returned during the turn, in order.
+    values: list[Any]
+    # A digest of the response the turn gave: a replay that answers otherwise diverged.
+    digest: str
 
 
 class SessionStore(ABC):
     """
     Keep the sessions of one skill.
 
-    The skill calls, for each request: lock() around everything, get(), then save() after the
-    script answered (or delete() to forget the session). Implementations must be safe to call
-    from many threads at once.
+    The skill calls, for each request: ``with lock(...) as session`` around everything, then
+    save() after the script answered. A store that records turns (``records_turns``) is also
+    asked for history() when it returns a live session without a generator. Implementations
+    must be safe to call from many threads at once.
     """
 
+    # Whether save() keeps each Turn, so that history() can rebuild a generator.
+    records_turns: bool = False
+    # Requests a dialog may take; past it the skill ends the dialog politely (None: no cap).
+    max_turns: int | None = None
+
     @abstractmethod
-    def lock(self, session_id: str, timeout: float | None = None) -> AbstractContextManager[Any]:
+    def lock(
+        self, session_id: str, timeout: float | None = None
+    ) -> AbstractContextManager[Session | None]:
         """
         Return a context manager that serialises the requests of one session.
 
-        Raise SessionBusy on entering when the lock is not acquired within *timeout* seconds.
+        Entering it returns the session as get() would. Raise SessionBusy on entering when
+        the lock is not acquired within *timeout* seconds.
         """
 
     @abstractmethod
@@ -68,13 +100,20 @@ class SessionStore(ABC):
         """Return the session, or None when it is unknown, expired or evicted."""
 
     @abstractmethod
-    def save(self, session: Session, request: Mapping[str, Any]) -> None:
+    def save(self, session: Session, turn: Turn | None) -> None:
         """
-        Store *session* after it answered *request*.
+        Store *session* after it answered a request, while holding its lock.
 
-        ``session.turns == 1`` means the script was (re)started by this request, so a
-        backend that records inputs starts a new log with it; otherwise it appends.
+        *turn* is the request's record, or None when none is kept (the store does not record
+        turns, or the dialog is over). ``session.turns == 1`` means the script was
+        (re)started by this request: a recording store starts a new history with *turn*;
+        otherwise it appends. Raise SessionBusy when the lock was lost meanwhile (nothing is
+        saved then).
         """
+
+    def history(self, session_id: str) -> list[Turn]:
+        """Return the turns recorded for the session, oldest first."""
+        raise NotImplementedError(f"{type(self).__name__} does not record turns")
 
     @abstractmethod
     def delete(self, session_id: str) -> None:
@@ -128,6 +167,20 @@ class _Held:
         self._owner._leave(self._key)
 
 
+class _HeldSession(_Held):
+    """Hold one session of a MemorySessionStore; entering returns the session."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: "MemorySessionStore", key: str, timeout: float) -> None:
+        super().__init__(store._locks, key, timeout)
+        self._store = store
+
+    def __enter__(self) -> Session | None:  # type: ignore[override]
+        super().__enter__()
+        return self._store.get(self._key)
+
+
 class MemorySessionStore(SessionStore):
     """
     Keep sessions in this process's memory, least recently used first out.
@@ -142,11 +195,13 @@ class MemorySessionStore(SessionStore):
         *,
         idle_timeout: float = 1800,
         max_sessions: int = 10_000,
+        max_turns: int | None = None,
         namespace: str = "",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.idle_timeout = idle_timeout
         self.max_sessions = max_sessions
+        self.max_turns = max_turns
         self.namespace = namespace
         self._clock = clock
         # session id -> (last save time, session), oldest save first.
@@ -154,9 +209,11 @@ class MemorySessionStore(SessionStore):
         self._guard = threading.Lock()
         self._locks = _KeyedLock()
 
-    def lock(self, session_id: str, timeout: float | None = None) -> AbstractContextManager[Any]:
+    def lock(
+        self, session_id: str, timeout: float | None = None
+    ) -> AbstractContextManager[Session | None]:
         """Return a context manager that serialises the requests of one session."""
-        return self._locks(session_id, timeout)
+        return _HeldSession(self, session_id, -1 if timeout is None else timeout)
 
     def get(self, session_id: str) -> Session | None:
         """Return the session unless it is unknown or has been idle too long."""
@@ -169,7 +226,7 @@ class MemorySessionStore(SessionStore):
                 return None
             return item[1]
 
-    def save(self, session: Session, request: Mapping[str, Any]) -> None:
+    def save(self, session: Session, turn: Turn | None = None) -> None:
         """Store *session* as the most recently used, then evict what is over the limits."""
         now = self._clock()
         with self._guard:

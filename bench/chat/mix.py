@@ -22,8 +22,8 @@ from .servers import Profiler, ServerGroup
 
 # Doubling from a rate every server here sustains; each server stops climbing
 # after its first unclean step.
-DEFAULT_RATES = [25, 50, 100, 200, 400, 800, 1600, 3200, 6400]
-QUICK_RATES = [25, 50, 100, 200, 400, 800]
+DEFAULT_RATES = [5, 10, 25, 50, 100, 200, 400, 800, 1600, 3200, 6400]
+QUICK_RATES = [5, 10, 25, 50, 100, 200, 400, 800]
 P99_LIMIT_MS = 100.0
 WARM_SOCKETS = 20
 

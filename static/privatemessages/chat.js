@@ -51,38 +51,6 @@
     lastId = Math.max(lastId, id);
   });
 
-  // Times: d.m.Y H:i:s in the zone the page was rendered in (the user's).
-
-  var formatter = makeFormatter(document.documentElement.dataset.timezone);
-
-  function makeFormatter(zone) {
-    var options = {
-      year: "numeric",
-      month: "2-digit",
-      day: "2-digit",
-      hour: "2-digit",
-      minute: "2-digit",
-      second: "2-digit",
-      hourCycle: "h23",
-    };
-    try {
-      return new Intl.DateTimeFormat("ru-RU", Object.assign({ timeZone: zone || undefined }, options));
-    } catch (error) {
-      return new Intl.DateTimeFormat("ru-RU", options); // Unknown zone: the browser's.
-    }
-  }
-
-  function formatTime(date) {
-    var parts = {};
-    formatter.formatToParts(date).forEach(function (part) {
-      parts[part.type] = part.value;
-    });
-    return (
-      parts.day + "." + parts.month + "." + parts.year + " " +
-      parts.hour + ":" + parts.minute + ":" + parts.second
-    );
-  }
-
   // Drawing
 
   function buildMessage(own, author, text, created) {
@@ -105,7 +73,7 @@
     var timeEl = li.querySelector(".message__time");
     var date = new Date(created);
     timeEl.dateTime = date.toISOString().replace(/\.\d{3}Z$/, "Z");
-    timeEl.textContent = formatTime(date);
+    timeEl.textContent = window.PMTime.format(date, true);
   }
 
   function firstPendingLine() {

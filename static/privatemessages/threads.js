@@ -17,32 +17,6 @@
   var list = document.getElementById("thread-list");
   var empty = document.getElementById("threads-empty");
   var pluralForms = list.dataset.pluralForms || "сообщение,сообщения,сообщений";
-  var formatter = makeFormatter(document.documentElement.dataset.timezone);
-
-  function makeFormatter(zone) {
-    var options = {
-      year: "numeric",
-      month: "2-digit",
-      day: "2-digit",
-      hour: "2-digit",
-      minute: "2-digit",
-      hourCycle: "h23",
-    };
-    try {
-      return new Intl.DateTimeFormat("ru-RU", Object.assign({ timeZone: zone || undefined }, options));
-    } catch (error) {
-      return new Intl.DateTimeFormat("ru-RU", options);
-    }
-  }
-
-  // d.m.Y H:i, as the server renders the list.
-  function formatTime(date) {
-    var parts = {};
-    formatter.formatToParts(date).forEach(function (part) {
-      parts[part.type] = part.value;
-    });
-    return parts.day + "." + parts.month + "." + parts.year + " " + parts.hour + ":" + parts.minute;
-  }
 
   function child(li, className, tag) {
     var el = li.querySelector("." + className);
@@ -103,7 +77,7 @@
       var time = child(li, "thread__time", "time");
       var date = new Date(lastMessage.created);
       time.dateTime = lastMessage.created;
-      time.textContent = formatTime(date);
+      time.textContent = window.PMTime.format(date, false);
     }
     if (lastMessage.id) {
       li.dataset.lastMessageId = String(lastMessage.id);

@@ -1,0 +1,726 @@
+"""
+Benchmark the Alice webhook over HTTP: the four-turn README dialog, many sessions at once.
+
+Targets (servers started here, one process each, loopback only):
+
+- ``webhook``: this project's webhook as docs/alice.md deploys it,
+  ``gunicorn myproject.wsgi:application --workers 1 --threads 8`` (gthread), production
+  settings (DEBUG off, in-memory session store), POST /alice/;
+- ``alice_scripts``: the README script on alice_scripts 0.2.post1, as its README deploys it
+  (gunicorn, one worker, threads; bench/alice_common.py adds ``inspect.getargspec`` back);
+- ``trivial``: a constant JSON answer from the same project, server and middleware as
+  ``webhook`` (bench/alice_http_settings.py, bench/alice_http_urls.py): the ceiling.
+
+Candidates to measure besides (``--targets``), as ``kind[+middleware][@server]``:
+``kind`` is one of the three above or ``direct`` (the skill called from WSGI, bypassing
+Django's handler: bench/alice_http_wsgi.py) or ``wsgi`` (a constant answer from plain WSGI:
+gunicorn's own ceiling); ``+middleware`` is a candidate list of bench/alice_http_settings.py
+(``project``, ``nosite``, ``lean``, ``none``); ``@server`` is a gthread thread count
+(``@1``, ``@8``), ``@sync`` (gunicorn's sync worker, no keep-alive) or ``@uvicorn`` (the ASGI
+app under uvicorn, one process). E.g. ``--targets webhook@1,webhook@8,webhook+lean``.
+
+A load client in its own process (asyncio, raw HTTP/1.1 keep-alive, one connection per
+concurrent session) runs dialogs back to back for a fixed time at each concurrency level;
+each dialog is a new session. The targets take turns in rounds so that other work on the
+machine slows all alike. Prints a table, one JSON line, and saves the JSON (and the server
+logs and profiles) in bench/results/. Not a test: run it by hand or with ``make bench-alice``.
+
+    .venv/bin/python bench/alice_http.py [--levels 1,16,64] [--seconds 3] [--rounds 3]
+    .venv/bin/python bench/alice_http.py --profile 10      # and sample the webhook with py-spy
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.alice_common import FINAL_TEXT, ROOT, TURNS, request_body
+
+RESULTS = ROOT / "bench" / "results"
+BIN = Path(sys.executable).parent
+TICKS = os.sysconf("SC_CLK_TCK")
+
+# As a production webhook runs: DEBUG off, HTTPS left to the proxy, no Redis or PostgreSQL.
+PRODUCTION_ENV = {
+    "DEBUG": "0",
+    "SECRET_KEY": os.urandom(32).hex(),
+    "ALLOWED_HOSTS": "127.0.0.1",
+    "SECURE_SSL_REDIRECT": "0",
+    "LOG_LEVEL": "WARNING",
+}
+WITHOUT_ENV = ("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE", "BENCH_ALICE_MIDDLEWARE")
+PLACEHOLDER = "@SESSION@"
+
+
+# The load client (its own process: python bench/alice_http.py --client '<json>').
+
+
+def parse_response(buffer: bytearray) -> tuple[int, bytes, bool] | None:
+    """Take one whole HTTP/1.1 response off *buffer*: (status, body, close), or None yet."""
+    end = buffer.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head = bytes(buffer[:end]).lower()
+    status = int(head[9:12])
+    close = b"\r\nconnection: close" in head
+    start = end + 4
+    at = head.find(b"\r\ncontent-length:")
+    if at >= 0:
+        stop = head.find(b"\r\n", at + 2)
+        length = int(head[at + 17 : stop if stop >= 0 else len(head)])
+        if len(buffer) < start + length:
+            return None
+        body = bytes(buffer[start : start + length])
+        del buffer[: start + length]
+        return status, body, close
+    if b"\r\ntransfer-encoding: chunked" not in head:
+        raise ValueError("a response with neither Content-Length nor chunks")
+    chunks, at = [], start
+    while True:
+        line_end = buffer.find(b"\r\n", at)
+        if line_end < 0:
+            return None
+        size = int(bytes(buffer[at:line_end]).split(b";")[0], 16)
+        if size == 0:
+            if len(buffer) < line_end + 4:
+                return None
+            del buffer[: line_end + 4]
+            return status, b"".join(chunks), close
+        if len(buffer) < line_end + size + 4:
+            return None
+        chunks.append(bytes(buffer[line_end + 2 : line_end + 2 + size]))
+        at = line_end + size + 4
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive connection that sends a request and waits for its response."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future | None = None
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.waiter is not None and not self.waiter.done():
+            response = parse_response(self.buffer)
+            if response is not None:
+                self.waiter.set_result(response)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(ConnectionError("the server closed the connection"))
+
+    def send(self, data: bytes) -> asyncio.Future:
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        return self.waiter
+
+
+async def run_client(config: dict[str, Any]) -> dict[str, Any]:
+    """Run dialogs on *concurrency* connections for *seconds*; return counts and latencies."""
+    loop = asyncio.get_running_loop()
+    port, path = config["port"], config["path"]
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+    templates = [request_body(PLACEHOLDER, i, *turn) for i, turn in enumerate(TURNS)]
+    placeholder = PLACEHOLDER.encode()
+    final_text = FINAL_TEXT if config["check"] else None
+    latencies: list[int] = []
+    counts = Counter()
+
+    async def connect() -> Connection:
+        _, conn = await loop.create_connection(Connection, "127.0.0.1", port)
+        return conn
+
+    async def sessions(index: int, conn: Connection) -> None:
+        clock = time.perf_counter_ns
+        dialog = 0
+        while True:
+            session_id = f"{config['prefix']}-{index:04d}-{dialog:06d}".encode()
+            for template in templates:
+                if clock() >= deadline:
+                    conn.transport.close()
+                    return
+                body = template.replace(placeholder, session_id)
+                data = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+                t0 = clock()
+                try:
+                    if conn.transport.is_closing():
+                        conn = await connect()
+                    status, answer, close = await conn.send(data)
+                except ConnectionError:
+                    counts["errors"] += 1
+                    conn = await connect()
+                    break
+                latencies.append((clock() - t0) // 1000)
+                if close:
+                    conn.transport.close()
+                if status != 200:
+                    counts["errors"] += 1
+                    counts[f"status_{status}"] += 1
+                    break
+            else:
+                counts["dialogs"] += 1
+                if final_text is not None:
+                    response = json.loads(answer)["response"]
+                    if response["text"] != final_text or not response["end_session"]:
+                        counts["bad_dialogs"] += 1
+            dialog += 1
+
+    conns = await asyncio.gather(*(connect() for _ in range(config["concurrency"])))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    started = time.perf_counter_ns()
+    deadline = started + int(config["seconds"] * 1e9)
+    await asyncio.wait_for(
+        asyncio.gather(*(sessions(i, conn) for i, conn in enumerate(conns))),
+        config["seconds"] + 30,
+    )
+    elapsed = (time.perf_counter_ns() - started) / 1e9
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = used.ru_utime + used.ru_stime - usage.ru_utime - usage.ru_stime
+    return {
+        "requests": len(latencies),
+        "elapsed": elapsed,
+        "client_cpu": cpu,
+        "latencies_us": latencies,
+        **counts,
+    }
+
+
+def client_main(config: dict[str, Any]) -> None:
+    if config.get("cpu") is not None:
+        os.sched_setaffinity(0, {config["cpu"]})
+    try:
+        import uvloop
+    except ImportError:
+        result = asyncio.run(run_client(config))
+    else:
+        result = uvloop.run(run_client(config))
+    print(json.dumps(result))
+
+
+# The servers.
+
+
+@dataclass
+class Target:
+    """One server configuration under test, from a spec like ``webhook+lean@8``."""
+
+    spec: str
+    kind: str
+    middleware: str | None
+    server: str  # a thread count, "sync" or "uvicorn"
+
+    KINDS = ("webhook", "alice_scripts", "trivial", "direct", "wsgi")
+
+    @classmethod
+    def parse(cls, spec: str, threads: int) -> "Target":
+        match = re.fullmatch(r"([a-z_]+)(?:\+([a-z]+))?(?:@(\d+|sync|uvicorn))?", spec)
+        if not match or match[1] not in cls.KINDS:
+            raise SystemExit(f"unknown target {spec!r}: kind[+middleware][@threads|sync|uvicorn]")
+        kind, middleware, server = match[1], match[2], match[3] or str(threads)
+        if server == "uvicorn" and kind not in ("webhook", "trivial"):
+            raise SystemExit(f"{spec}: only webhook and trivial run under uvicorn")
+        if middleware and kind not in ("webhook", "trivial"):
+            raise SystemExit(f"{spec}: only webhook and trivial take a middleware candidate")
+        return cls(spec, kind, middleware, server)
+
+    @property
+    def path(self) -> str:
+        return {"trivial": "/bench/trivial/", "alice_scripts": "/", "wsgi": "/"}.get(
+            self.kind, "/alice/"
+        )
+
+    @property
+    def checks_dialog(self) -> bool:
+        return self.kind in ("webhook", "alice_scripts", "direct")
+
+    def env(self, extra: dict[str, str]) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in WITHOUT_ENV}
+        env.update(PRODUCTION_ENV)
+        if self.kind == "trivial" or self.middleware:
+            env["DJANGO_SETTINGS_MODULE"] = "bench.alice_http_settings"
+            env["BENCH_ALICE_MIDDLEWARE"] = self.middleware or "project"
+        else:
+            env["DJANGO_SETTINGS_MODULE"] = "myproject.settings"
+        env.update(extra)
+        return env
+
+    def command(self, port: int) -> list[str]:
+        if self.server == "uvicorn":
+            return [
+                *(str(BIN / "uvicorn"), "myproject.asgi:application"),
+                *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
+                *("--no-access-log", "--log-level", "warning"),
+            ]
+        app = {
+            "webhook": "myproject.wsgi:application",
+            "trivial": "myproject.wsgi:application",
+            "alice_scripts": "bench.alice_common:alice_scripts_skill()",
+            "direct": "bench.alice_http_wsgi:application",
+            "wsgi": "bench.alice_http_wsgi:trivial",
+        }[self.kind]
+        worker = ["-k", "sync"] if self.server == "sync" else ["-k", "gthread"]
+        threads = [] if self.server == "sync" else ["--threads", self.server]
+        return [
+            *(str(BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", "1"),
+            *worker,
+            *threads,
+            *("--log-level", "warning", "--error-logfile", "-"),
+        ]
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return user + system CPU seconds of *pid*, all its threads (0.0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def descendants(pid: int) -> list[int]:
+    """Return the pids of *pid*'s children, grandchildren and so on."""
+    found = []
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(child) for child in f.read().split()]
+    except OSError:
+        return []
+    for child in children:
+        found += [child, *descendants(child)]
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A target's server process (and its workers), started and stopped here."""
+
+    target: Target
+    env: dict[str, str]
+    cpu: int | None
+    log: Path
+    port: int = 0
+    process: subprocess.Popen | None = None
+    pids: list[int] = field(default_factory=list)
+
+    def start(self) -> None:
+        self.port = free_port()
+        cpu = self.cpu
+        with open(self.log, "wb") as log:
+            self.process = subprocess.Popen(
+                self.target.command(self.port),
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,
+            )
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"{self.target.spec} exited; see {self.log}:\n{self.tail()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            except OSError:
+                time.sleep(0.1)
+                continue
+            # gunicorn's worker (the process that answers) is the master's child.
+            self.pids = [self.process.pid, *descendants(self.process.pid)]
+            return
+        raise SystemExit(f"{self.target.spec} did not start in {timeout} s; see {self.log}")
+
+    @property
+    def worker_pid(self) -> int:
+        return self.pids[-1]
+
+    def cpu_seconds(self) -> float:
+        return sum(cpu_seconds(pid) for pid in self.pids)
+
+    def tail(self) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGINT)  # gunicorn and uvicorn: quick shutdown
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
+
+
+def run_load(
+    server: Server, concurrency: int, seconds: float, prefix: str, cpu: int | None
+) -> dict[str, Any]:
+    """Drive *server* from a client process; return the client's result and server CPU."""
+    config = {
+        "port": server.port,
+        "path": server.target.path,
+        "concurrency": concurrency,
+        "seconds": seconds,
+        "prefix": prefix,
+        "check": server.target.checks_dialog,
+        "cpu": cpu,
+    }
+    command = [sys.executable, __file__, "--client", json.dumps(config)]
+    before = server.cpu_seconds()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
+    server_cpu = server.cpu_seconds() - before
+    if done.returncode != 0:
+        raise SystemExit(f"client against {server.target.spec} failed:\n{done.stderr}")
+    result = json.loads(done.stdout)
+    result["server_cpu"] = server_cpu
+    return result
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Pool the rounds of one target at one level."""
+    latencies = sorted(lat for run in runs for lat in run["latencies_us"])
+    requests = len(latencies)
+    elapsed = sum(run["elapsed"] for run in runs)
+    server_cpu = sum(run["server_cpu"] for run in runs)
+
+    def ms(p: float) -> float | None:
+        if not latencies:
+            return None
+        return round(latencies[min(requests - 1, int(requests * p))] / 1000, 2)
+
+    return {
+        "requests": requests,
+        "rps": round(requests / elapsed, 1),
+        "rps_rounds": [round(run["requests"] / run["elapsed"], 1) for run in runs],
+        "p50_ms": ms(0.50),
+        "p90_ms": ms(0.90),
+        "p99_ms": ms(0.99),
+        "max_ms": ms(1.0),
+        "errors": sum(run.get("errors", 0) for run in runs),
+        "bad_dialogs": sum(run.get("bad_dialogs", 0) for run in runs),
+        "dialogs": sum(run.get("dialogs", 0) for run in runs),
+        "server_cpu_pct": round(100 * server_cpu / elapsed, 1),
+        "rps_per_server_cpu_s": round(requests / server_cpu, 1) if server_cpu else None,
+        "client_cpu_pct": round(100 * sum(run["client_cpu"] for run in runs) / elapsed, 1),
+    }
+
+
+# Where the time goes: py-spy samples of the server's worker under load.
+
+# Each sample is charged to the innermost frame from one of these modules (leaf to root); a
+# frame of a module with "middleware" in its name is charged to that middleware.
+OWNERS = [
+    ("engine (alice.engine, the script)", ("alice.engine.", "alice.scripts.")),
+    ("view (webhook, trivial, WSGI adapter)", ("alice.views", "bench.alice_http_")),
+    ("alice_scripts + pymorphy2", ("alice_scripts.", "<README on", "pymorphy2.", "dawg_python.")),
+    ("flask + werkzeug", ("flask.", "werkzeug.")),
+    ("django: middleware plumbing", ("django.utils.deprecation", "django.core.handlers.exc")),
+    ("django: URL resolving", ("django.urls.",)),
+    ("django: handler (base.py)", ("django.core.handlers.base",)),
+    ("django: WSGI request/response", ("django.core.handlers.wsgi",)),
+    ("django: signals", ("django.dispatch.",)),
+    ("gunicorn", ("gunicorn.",)),
+]
+FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
+
+
+def module_of(frame: str) -> tuple[str, str]:
+    """Return (function, dotted module) of a py-spy frame ``func (/path/file.py:line)``."""
+    match = FRAME.match(frame)
+    if not match:
+        return frame, ""
+    path = match["file"]
+    for marker in ("site-packages/", f"{ROOT}/", "/lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1].lstrip(".0123456789/")
+            break
+    return match["func"], path.removesuffix(".py").replace("/", ".")
+
+
+def owner(frames: list[str]) -> str:
+    for frame in reversed(frames):
+        module = module_of(frame)[1]
+        if "middleware" in module:
+            return f"middleware: {module}"
+        for name, prefixes in OWNERS:
+            if module.startswith(prefixes):
+                return name
+    return "other (threads, poller, interpreter)"
+
+
+def profile_summary(raw: Path, top: int = 15) -> dict[str, Any]:
+    """Charge py-spy's collapsed stacks to owners; also the top functions by own time."""
+    owners, leaves, total = Counter(), Counter(), 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        frames = frames[1:] if frames[0].startswith("process ") else frames
+        n = int(count)
+        total += n
+        owners[owner(frames)] += n
+        function, module = module_of(frames[-1])
+        leaves[f"{function} ({module})"] += n
+    percent = {name: round(100 * n / total, 1) for name, n in owners.most_common()}
+    functions = {name: round(100 * n / total, 1) for name, n in leaves.most_common(top)}
+    return {"samples": total, "by_owner_pct": percent, "top_self_pct": functions}
+
+
+def profile(server: Server, seconds: int, concurrency: int, stamp: str) -> dict[str, Any]:
+    """Sample the worker with py-spy (the thread holding the GIL) while under load."""
+    out = RESULTS / f"alice-http-pyspy-{server.target.spec.replace('@', '-')}-{stamp}.txt"
+    # Non-blocking: pausing the worker 200 times a second would slow what is measured.
+    command = [str(BIN / "py-spy"), "record", "--pid", str(server.worker_pid), "--gil"]
+    command += ["--nonblocking", "--full-filenames", "--rate", "200", "--format", "raw"]
+    command += ["--duration", str(seconds), "-o", str(out)]
+    spy = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        time.sleep(0.5)  # py-spy attaches
+        load = run_load(server, concurrency, seconds, f"profile-{stamp}", None)
+        spy.wait(seconds + 30)
+    finally:
+        if spy.poll() is None:
+            spy.kill()
+    if not out.exists():
+        raise SystemExit(f"py-spy wrote nothing: {spy.stderr.read().decode()}")
+    summary = profile_summary(out)
+    summary.update(file=str(out.relative_to(ROOT)), rps=round(load["requests"] / load["elapsed"]))
+    return summary
+
+
+# The run.
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--client"]:
+        client_main(json.loads(sys.argv[2]))
+        return
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--targets", default="webhook,alice_scripts,trivial")
+    parser.add_argument("--threads", type=int, default=8, help="gthread threads by default")
+    parser.add_argument("--levels", default="1,16,64", help="concurrent sessions")
+    parser.add_argument("--seconds", type=float, default=3.0, help="per target, level, round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds per target first")
+    parser.add_argument("--pin", action="store_true", help="servers on CPU 0, the client on CPU 1")
+    parser.add_argument(
+        "--server-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="environment of the Django servers, e.g. a durable session store",
+    )
+    parser.add_argument("--profile", type=int, default=0, metavar="SECONDS")
+    parser.add_argument("--profile-targets", default=None, help="default: the first target")
+    parser.add_argument("--profile-concurrency", type=int, default=16)
+    args = parser.parse_args()
+
+    targets = [Target.parse(spec, args.threads) for spec in args.targets.split(",")]
+    if len({t.spec for t in targets}) != len(targets):
+        raise SystemExit("a target is listed twice")
+    levels = [int(level) for level in args.levels.split(",")]
+    extra_env = dict(item.split("=", 1) for item in args.server_env)
+    server_cpu, client_cpu = (0, 1) if args.pin else (None, None)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (RESULTS / "logs").mkdir(parents=True, exist_ok=True)
+    load_at_start = load_average()
+    print(
+        f"Alice over HTTP: README dialog (4 requests per session), {len(targets)} targets × "
+        f"{len(levels)} levels × {args.rounds} rounds × {args.seconds:g} s; "
+        f"load average {load_at_start}; {os.cpu_count()} CPUs",
+        flush=True,
+    )
+
+    servers = [
+        Server(
+            target,
+            target.env(extra_env),
+            server_cpu,
+            RESULTS / "logs" / f"alice-http-{target.spec.replace('@', '-')}-{stamp}.log",
+        )
+        for target in targets
+    ]
+    runs: dict[str, dict[int, list[dict[str, Any]]]] = {
+        t.spec: {level: [] for level in levels} for t in targets
+    }
+    profiles = {}
+    try:
+        for server in servers:
+            server.start()
+        for server in servers:
+            server.wait_ready()
+            warm = run_load(server, max(levels), args.warmup, f"warm-{stamp}", client_cpu)
+            if not warm["requests"] or warm.get("errors") or warm.get("bad_dialogs"):
+                warm.pop("latencies_us")
+                raise SystemExit(f"{server.target.spec} fails: {warm}\n{server.tail()}")
+        for n in range(args.rounds):
+            for level in levels:
+                turn = n % len(servers)
+                for server in servers[turn:] + servers[:turn]:
+                    prefix = f"r{n}-c{level}-{stamp}"
+                    result = run_load(server, level, args.seconds, prefix, client_cpu)
+                    result["load1"] = os.getloadavg()[0]
+                    runs[server.target.spec][level].append(result)
+            print(f"round {n + 1}/{args.rounds} done; load average {load_average()}", flush=True)
+        if args.profile:
+            chosen = (args.profile_targets or targets[0].spec).split(",")
+            for server in servers:
+                if server.target.spec in chosen:
+                    profiles[server.target.spec] = profile(
+                        server, args.profile, args.profile_concurrency, stamp
+                    )
+    finally:
+        for server in servers:
+            server.stop()
+
+    results = {
+        spec: {str(level): summarise(rounds) for level, rounds in by_level.items()}
+        for spec, by_level in runs.items()
+    }
+    report = {
+        "workload": "alice-http",
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "load_average": {"start": load_at_start, "end": load_average()},
+        "seconds": args.seconds,
+        "rounds": args.rounds,
+        "pinned": args.pin,
+        "commands": {t.spec: " ".join(t.command(0)[1:]).replace(":0 ", ":PORT ") for t in targets},
+        "server_env": extra_env,
+        "results": results,
+    }
+    report.update(compare(targets, levels, runs, results))
+    if profiles:
+        report["profile"] = profiles
+    print_report(report, targets, levels)
+    out = RESULTS / f"alice-http-{stamp}.json"
+    out.write_text(json.dumps(report, indent=1))
+    print(json.dumps(report))
+
+
+def compare(
+    targets: list[Target],
+    levels: list[int],
+    runs: dict[str, dict[int, list[dict[str, Any]]]],
+    results: dict[str, dict[str, dict[str, Any]]],
+) -> dict[str, Any]:
+    """Return the ratios of every target to alice_scripts and to the ceiling, and the targets."""
+
+    def first(kind: str) -> str | None:
+        return next((t.spec for t in targets if t.kind == kind and not t.middleware), None)
+
+    ours, peer, ceiling = first("webhook"), first("alice_scripts"), first("trivial")
+    ratios: dict[str, Any] = {}
+    for spec in results:
+        for other, name in ((peer, "alice_scripts"), (ceiling, "trivial")):
+            if other is None or other == spec:
+                continue
+            for level in levels:
+                mine, theirs = results[spec][str(level)], results[other][str(level)]
+                per_round = sorted(
+                    round(a["requests"] / a["elapsed"] / (b["requests"] / b["elapsed"]), 2)
+                    for a, b in zip(runs[spec][level], runs[other][level], strict=True)
+                )
+                ratios[f"{spec}/{name}@{level}"] = {
+                    "rps": round(mine["rps"] / theirs["rps"], 2),
+                    "rps_rounds": per_round,
+                    "rps_per_server_cpu": round(
+                        mine["rps_per_server_cpu_s"] / theirs["rps_per_server_cpu_s"], 2
+                    ),
+                    "p99": round(mine["p99_ms"] / theirs["p99_ms"], 2),
+                }
+    met = {}
+    if ours and peer:
+        met["webhook_1.5x_alice_scripts"] = all(
+            ratios[f"{ours}/alice_scripts@{level}"]["rps"] >= 1.5 for level in levels
+        )
+        met["webhook_lower_p99"] = all(
+            ratios[f"{ours}/alice_scripts@{level}"]["p99"] < 1 for level in levels
+        )
+    if ours and ceiling:
+        met["webhook_70pct_of_trivial"] = all(
+            ratios[f"{ours}/trivial@{level}"]["rps"] >= 0.7 for level in levels
+        )
+    return {"roles": {"ours": ours, "peer": peer, "ceiling": ceiling}, "ratios": ratios} | (
+        {"targets_met": met} if met else {}
+    )
+
+
+def print_report(report: dict[str, Any], targets: list[Target], levels: list[int]) -> None:
+    print()
+    print(f"load average at the end {report['load_average']['end']}")
+    width = max(14, *(len(t.spec) + 2 for t in targets))
+    print(
+        f"{'target':<{width}}{'conc':>5}{'req/s':>8}{'min–max':>14}{'p50 ms':>8}{'p99 ms':>8}"
+        f"{'srv CPU%':>9}{'req/CPU-s':>10}{'cli CPU%':>9}{'errors':>7}"
+    )
+    for level in levels:
+        for t in targets:
+            r = report["results"][t.spec][str(level)]
+            spread = f"{min(r['rps_rounds']):.0f}–{max(r['rps_rounds']):.0f}"
+            print(
+                f"{t.spec:<{width}}{level:>5}{r['rps']:>8.0f}{spread:>14}{r['p50_ms']:>8.2f}"
+                f"{r['p99_ms']:>8.2f}{r['server_cpu_pct']:>9.0f}"
+                f"{r['rps_per_server_cpu_s'] or 0:>10.0f}{r['client_cpu_pct']:>9.0f}"
+                f"{r['errors'] + r['bad_dialogs']:>7}"
+            )
+    if report["ratios"]:
+        print()
+        print(f"{'ratio':<{width + 20}}{'req/s':>7}{'  per round':<22}{'per CPU-s':>10}{'p99':>6}")
+        for name, r in report["ratios"].items():
+            rounds = ",".join(f"{x:.2f}" for x in r["rps_rounds"])
+            print(
+                f"{name:<{width + 20}}{r['rps']:>7.2f}  {rounds:<20}"
+                f"{r['rps_per_server_cpu']:>10.2f}{r['p99']:>6.2f}"
+            )
+    if report.get("targets_met"):
+        print("targets met:", report["targets_met"])
+    for spec, p in report.get("profile", {}).items():
+        print()
+        print(f"py-spy, {spec} under load ({p['rps']} req/s, {p['samples']} samples): {p['file']}")
+        for name, pct in p["by_owner_pct"].items():
+            print(f"  {pct:5.1f}%  {name}")
+        print("  top functions by own time:")
+        for name, pct in p["top_self_pct"].items():
+            print(f"  {pct:5.1f}%  {name}")
+    print()
+
+
+if __name__ == "__main__":
+    main()
