@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from alice.engine.storage import SessionStore, set_default_store
@@ -15,13 +16,29 @@ class AliceConfig(AppConfig):
         set_default_store(store_from_settings)
 
 
+def default_store_path() -> str:
+    """Return the default store: Redis when REDIS_URL is set, the database otherwise."""
+    if settings.REDIS_URL:
+        return "alice.engine.redis_store.RedisSessionStore"
+    return "alice.db_store.DatabaseSessionStore"
+
+
 def store_from_settings(*, namespace: str) -> SessionStore:
     """Return the session store the settings ask for, for the skill called *namespace*."""
-    backend = import_string(
-        getattr(settings, "ALICE_SESSION_STORE", "alice.engine.storage.MemorySessionStore")
-    )
-    return backend(
-        namespace=namespace,
-        idle_timeout=getattr(settings, "ALICE_SESSION_IDLE_TIMEOUT", 30 * 60),
-        max_sessions=getattr(settings, "ALICE_MAX_SESSIONS", 10_000),
-    )
+    backend = import_string(getattr(settings, "ALICE_SESSION_STORE", "") or default_store_path())
+    options = {
+        "namespace": namespace,
+        "idle_timeout": getattr(settings, "ALICE_SESSION_IDLE_TIMEOUT", 30 * 60),
+        "max_sessions": getattr(settings, "ALICE_MAX_SESSIONS", 10_000),
+        "max_turns": getattr(settings, "ALICE_MAX_TURNS", 200),
+    }
+    from alice.engine.redis_store import RedisSessionStore
+
+    if issubclass(backend, RedisSessionStore):
+        from myproject.redis import get_redis, redis_key
+
+        client = get_redis()
+        if client is None:
+            raise ImproperlyConfigured(f"ALICE_SESSION_STORE is {backend.__name__}: set REDIS_URL")
+        options.update(client=client, key_prefix=redis_key(""))
+    return backend(**options)

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from alice.engine import Skill
+from alice.engine import RecordingMemoryStore, SessionStore, Skill
 
 __all__ = ["DialogClient", "Reply", "load_skill"]
 
@@ -64,9 +64,26 @@ class DialogClient:
     lower-case it and drop punctuation); numbers in it become YANDEX.NUMBER entities.
     """
 
-    def __init__(self, skill: Skill | str, *, session_id: str | None = None) -> None:
-        """Create a client of *skill* (a Skill, or a name for load_skill())."""
-        self.skill = load_skill(skill) if isinstance(skill, str) else skill
+    def __init__(
+        self,
+        skill: Skill | str,
+        *,
+        session_id: str | None = None,
+        store: SessionStore | None = None,
+        replay: bool = False,
+    ) -> None:
+        """
+        Create a client of *skill* (a Skill, or a name for load_skill()).
+
+        The sessions are kept in the skill's own store, or in *store*. With *replay* they are
+        recorded in memory and every request rebuilds its dialog by replay, as a process
+        that did not serve the earlier turns would: a dialog that completes this way
+        survives restarts and round-robin balancing.
+        """
+        skill = load_skill(skill) if isinstance(skill, str) else skill
+        if replay:
+            store = RecordingMemoryStore(max_sessions=0, max_turns=None)
+        self.skill = skill if store is None else skill.using(store)
         self.session_id = session_id or str(uuid.uuid4())
         self.user_id = uuid.uuid4().hex.upper()
         self.message_id = -1

@@ -61,7 +61,14 @@ PRODUCTION_ENV = {
     "SECURE_SSL_REDIRECT": "0",
     "LOG_LEVEL": "WARNING",
 }
-WITHOUT_ENV = ("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE", "BENCH_ALICE_MIDDLEWARE")
+WITHOUT_ENV = (
+    "REDIS_URL",
+    "REDIS_KEY_PREFIX",
+    "DATABASE_URL",
+    "DJANGO_SETTINGS_MODULE",
+    "ALICE_SESSION_STORE",
+    "BENCH_ALICE_MIDDLEWARE",
+)
 PLACEHOLDER = "@SESSION@"
 
 
@@ -219,27 +226,50 @@ def client_main(config: dict[str, Any]) -> None:
 
 
 @dataclass
+class Run:
+    """What the servers of one run share: where durable stores keep their data."""
+
+    stamp: str
+    redis_url: str
+    # Every Redis key the run writes starts with it; only those are deleted at the end.
+    redis_prefix: str
+    sqlite: Path
+
+
+@dataclass
 class Target:
-    """One server configuration under test, from a spec like ``webhook+lean@8``."""
+    """One server configuration under test, from a spec like ``webhook+lean:redis@8``."""
 
     spec: str
     kind: str
     middleware: str | None
+    store: str | None  # memory, redis or db: the webhook's session store
     server: str  # a thread count, "sync" or "uvicorn"
 
     KINDS = ("webhook", "alice_scripts", "trivial", "direct", "wsgi")
+    SPEC = re.compile(
+        r"(?P<kind>[a-z_]+)(?:\+(?P<middleware>[a-z]+))?(?::(?P<store>memory|redis|db))?"
+        r"(?:@(?P<server>\d+|sync|uvicorn))?"
+    )
 
     @classmethod
     def parse(cls, spec: str, threads: int) -> "Target":
-        match = re.fullmatch(r"([a-z_]+)(?:\+([a-z]+))?(?:@(\d+|sync|uvicorn))?", spec)
-        if not match or match[1] not in cls.KINDS:
-            raise SystemExit(f"unknown target {spec!r}: kind[+middleware][@threads|sync|uvicorn]")
-        kind, middleware, server = match[1], match[2], match[3] or str(threads)
+        match = cls.SPEC.fullmatch(spec)
+        if not match or match["kind"] not in cls.KINDS:
+            raise SystemExit(
+                f"unknown target {spec!r}: kind[+middleware][:store][@threads|sync|uvicorn]"
+            )
+        kind, middleware, store = match["kind"], match["middleware"], match["store"]
+        server = match["server"] or str(threads)
         if server == "uvicorn" and kind not in ("webhook", "trivial"):
             raise SystemExit(f"{spec}: only webhook and trivial run under uvicorn")
         if middleware and kind not in ("webhook", "trivial"):
             raise SystemExit(f"{spec}: only webhook and trivial take a middleware candidate")
-        return cls(spec, kind, middleware, server)
+        if kind in ("webhook", "direct"):
+            store = store or "memory"
+        elif store:
+            raise SystemExit(f"{spec}: only webhook and direct have a session store")
+        return cls(spec, kind, middleware, store, server)
 
     @property
     def path(self) -> str:
@@ -248,10 +278,19 @@ class Target:
         )
 
     @property
+    def slug(self) -> str:
+        """The spec, fit for a file name."""
+        return re.sub(r"[^\w+-]", "-", self.spec)
+
+    @property
     def checks_dialog(self) -> bool:
         return self.kind in ("webhook", "alice_scripts", "direct")
 
-    def env(self, extra: dict[str, str]) -> dict[str, str]:
+    @property
+    def django(self) -> bool:
+        return self.kind != "alice_scripts"
+
+    def env(self, extra: dict[str, str], run: Run) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in WITHOUT_ENV}
         env.update(PRODUCTION_ENV)
         if self.kind == "trivial" or self.middleware:
@@ -259,6 +298,14 @@ class Target:
             env["BENCH_ALICE_MIDDLEWARE"] = self.middleware or "project"
         else:
             env["DJANGO_SETTINGS_MODULE"] = "myproject.settings"
+        if self.store == "memory":
+            env["ALICE_SESSION_STORE"] = "alice.engine.storage.MemorySessionStore"
+        elif self.store == "redis":
+            # The project's choice of store when Redis is configured.
+            env.update(REDIS_URL=run.redis_url, REDIS_KEY_PREFIX=run.redis_prefix)
+        elif self.store == "db":
+            # The project's choice without Redis, on a database of this run's own.
+            env["DATABASE_URL"] = f"sqlite:///{run.sqlite}"
         env.update(extra)
         return env
 
@@ -494,10 +541,11 @@ def profile_summary(raw: Path, top: int = 15) -> dict[str, Any]:
 
 def profile(server: Server, seconds: int, concurrency: int, stamp: str) -> dict[str, Any]:
     """Sample the worker with py-spy (the thread holding the GIL) while under load."""
-    out = RESULTS / f"alice-http-pyspy-{server.target.spec.replace('@', '-')}-{stamp}.txt"
-    # Non-blocking: pausing the worker 200 times a second would slow what is measured.
+    out = RESULTS / f"alice-http-pyspy-{server.target.slug}-{stamp}.txt"
+    # Blocking (py-spy pauses the worker for each sample): --nonblocking slows it less but
+    # reads torn stacks now and then.
     command = [str(BIN / "py-spy"), "record", "--pid", str(server.worker_pid), "--gil"]
-    command += ["--nonblocking", "--full-filenames", "--rate", "200", "--format", "raw"]
+    command += ["--full-filenames", "--rate", "200", "--format", "raw"]
     command += ["--duration", str(seconds), "-o", str(out)]
     spy = subprocess.Popen(
         command,
@@ -525,6 +573,55 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+DEFAULT_TARGETS = "webhook:memory,webhook:redis,alice_scripts,trivial"
+
+
+def redis_reachable(url: str) -> bool:
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(url, socket_timeout=2).ping())
+    except Exception:
+        return False
+
+
+def store_class(server: Server) -> str:
+    """Return the class of the session store the webhook's skill gets under *server*'s env."""
+    code = (
+        "import django; django.setup()\n"
+        "from alice.scripts.acquaintance import skill\n"
+        "print(type(skill.store).__module__ + '.' + type(skill.store).__qualname__)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=server.env, capture_output=True, text=True
+    )
+    return done.stdout.strip() if done.returncode == 0 else f"? {done.stderr.strip()[-200:]}"
+
+
+def tree_state() -> dict[str, Any]:
+    """Return the commit measured and the files changed since (read-only git)."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    changed = git("status", "--porcelain", "--", "alice", "myproject", "bench")
+    return {"commit": git("rev-parse", "--short", "HEAD"), "changed": changed.splitlines()}
+
+
+def clean_up(run: Run, targets: list[Target]) -> None:
+    """Delete this run's Redis keys and SQLite files, and nothing else."""
+    if any(t.store == "redis" for t in targets):
+        import redis
+
+        client = redis.Redis.from_url(run.redis_url)
+        keys = list(client.scan_iter(match=f"{run.redis_prefix}*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start : start + 1000])
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{run.sqlite}{suffix}").unlink(missing_ok=True)
+
+
 def main() -> None:
     if sys.argv[1:2] == ["--client"]:
         client_main(json.loads(sys.argv[2]))
@@ -532,7 +629,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--targets", default="webhook,alice_scripts,trivial")
+    parser.add_argument("--targets", default=DEFAULT_TARGETS)
     parser.add_argument("--threads", type=int, default=8, help="gthread threads by default")
     parser.add_argument("--levels", default="1,16,64", help="concurrent sessions")
     parser.add_argument("--seconds", type=float, default=3.0, help="per target, level, round")
@@ -544,20 +641,32 @@ def main() -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="environment of the Django servers, e.g. a durable session store",
+        help="more environment for the Django servers",
     )
     parser.add_argument("--profile", type=int, default=0, metavar="SECONDS")
     parser.add_argument("--profile-targets", default=None, help="default: the first target")
     parser.add_argument("--profile-concurrency", type=int, default=16)
     args = parser.parse_args()
 
-    targets = [Target.parse(spec, args.threads) for spec in args.targets.split(",")]
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run = Run(
+        stamp=stamp,
+        redis_url=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0"),
+        redis_prefix=f"bench-alice-{os.urandom(4).hex()}:",
+        sqlite=RESULTS / f"alice-http-{stamp}.sqlite3",
+    )
+    specs = args.targets.split(",")
+    if any(":redis" in spec for spec in specs) and not redis_reachable(run.redis_url):
+        if args.targets != DEFAULT_TARGETS:
+            raise SystemExit(f"no Redis at {run.redis_url} (BENCH_REDIS_URL)")
+        print(f"no Redis at {run.redis_url} (BENCH_REDIS_URL): webhook:redis left out")
+        specs = [spec for spec in specs if ":redis" not in spec]
+    targets = [Target.parse(spec, args.threads) for spec in specs]
     if len({t.spec for t in targets}) != len(targets):
         raise SystemExit("a target is listed twice")
     levels = [int(level) for level in args.levels.split(",")]
     extra_env = dict(item.split("=", 1) for item in args.server_env)
     server_cpu, client_cpu = (0, 1) if args.pin else (None, None)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
     (RESULTS / "logs").mkdir(parents=True, exist_ok=True)
     load_at_start = load_average()
     print(
@@ -570,20 +679,30 @@ def main() -> None:
     servers = [
         Server(
             target,
-            target.env(extra_env),
+            target.env(extra_env, run),
             server_cpu,
-            RESULTS / "logs" / f"alice-http-{target.spec.replace('@', '-')}-{stamp}.log",
+            RESULTS / "logs" / f"alice-http-{target.slug}-{stamp}.log",
         )
         for target in targets
     ]
     runs: dict[str, dict[int, list[dict[str, Any]]]] = {
         t.spec: {level: [] for level in levels} for t in targets
     }
-    profiles = {}
+    stores, profiles = {}, {}
     try:
+        for server in servers:
+            if server.target.store == "db" and not run.sqlite.exists():
+                subprocess.run(
+                    [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
+                    cwd=ROOT,
+                    env=server.env,
+                    check=True,
+                )
         for server in servers:
             server.start()
         for server in servers:
+            if server.target.store:
+                stores[server.target.spec] = store_class(server)
             server.wait_ready()
             warm = run_load(server, max(levels), args.warmup, f"warm-{stamp}", client_cpu)
             if not warm["requests"] or warm.get("errors") or warm.get("bad_dialogs"):
@@ -608,6 +727,7 @@ def main() -> None:
     finally:
         for server in servers:
             server.stop()
+        clean_up(run, targets)
 
     results = {
         spec: {str(level): summarise(rounds) for level, rounds in by_level.items()}
@@ -618,10 +738,12 @@ def main() -> None:
         "python": sys.version.split()[0],
         "cpus": os.cpu_count(),
         "load_average": {"start": load_at_start, "end": load_average()},
+        "tree": tree_state(),
         "seconds": args.seconds,
         "rounds": args.rounds,
         "pinned": args.pin,
         "commands": {t.spec: " ".join(t.command(0)[1:]).replace(":0 ", ":PORT ") for t in targets},
+        "stores": stores,
         "server_env": extra_env,
         "results": results,
     }
@@ -648,8 +770,8 @@ def compare(
     ours, peer, ceiling = first("webhook"), first("alice_scripts"), first("trivial")
     ratios: dict[str, Any] = {}
     for spec in results:
-        for other, name in ((peer, "alice_scripts"), (ceiling, "trivial")):
-            if other is None or other == spec:
+        for other in (peer, ceiling):
+            if other is None or spec in (peer, ceiling):
                 continue
             for level in levels:
                 mine, theirs = results[spec][str(level)], results[other][str(level)]
@@ -657,7 +779,7 @@ def compare(
                     round(a["requests"] / a["elapsed"] / (b["requests"] / b["elapsed"]), 2)
                     for a, b in zip(runs[spec][level], runs[other][level], strict=True)
                 )
-                ratios[f"{spec}/{name}@{level}"] = {
+                ratios[f"{spec}/{other} c{level}"] = {
                     "rps": round(mine["rps"] / theirs["rps"], 2),
                     "rps_rounds": per_round,
                     "rps_per_server_cpu": round(
@@ -665,18 +787,18 @@ def compare(
                     ),
                     "p99": round(mine["p99_ms"] / theirs["p99_ms"], 2),
                 }
-    met = {}
-    if ours and peer:
-        met["webhook_1.5x_alice_scripts"] = all(
-            ratios[f"{ours}/alice_scripts@{level}"]["rps"] >= 1.5 for level in levels
-        )
-        met["webhook_lower_p99"] = all(
-            ratios[f"{ours}/alice_scripts@{level}"]["p99"] < 1 for level in levels
-        )
-    if ours and ceiling:
-        met["webhook_70pct_of_trivial"] = all(
-            ratios[f"{ours}/trivial@{level}"]["rps"] >= 0.7 for level in levels
-        )
+    met: dict[str, dict[str, bool]] = {}
+    for t in targets:
+        if t.kind != "webhook" or t.middleware:
+            continue
+        checks = met[t.spec] = {}
+        if peer:
+            versus = [ratios[f"{t.spec}/{peer} c{level}"] for level in levels]
+            checks["1.5x_alice_scripts"] = all(r["rps"] >= 1.5 for r in versus)
+            checks["lower_p99_than_alice_scripts"] = all(r["p99"] < 1 for r in versus)
+        if ceiling:
+            versus = [ratios[f"{t.spec}/{ceiling} c{level}"] for level in levels]
+            checks["70pct_of_trivial"] = all(r["rps"] >= 0.7 for r in versus)
     return {"roles": {"ours": ours, "peer": peer, "ceiling": ceiling}, "ratios": ratios} | (
         {"targets_met": met} if met else {}
     )
@@ -709,8 +831,8 @@ def print_report(report: dict[str, Any], targets: list[Target], levels: list[int
                 f"{name:<{width + 20}}{r['rps']:>7.2f}  {rounds:<20}"
                 f"{r['rps_per_server_cpu']:>10.2f}{r['p99']:>6.2f}"
             )
-    if report.get("targets_met"):
-        print("targets met:", report["targets_met"])
+    for spec, met in report.get("targets_met", {}).items():
+        print(f"targets met by {spec}: " + ", ".join(f"{k} {v}" for k, v in met.items()))
     for spec, p in report.get("profile", {}).items():
         print()
         print(f"py-spy, {spec} under load ({p['rps']} req/s, {p['samples']} samples): {p['file']}")

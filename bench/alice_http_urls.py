@@ -1,8 +1,15 @@
-"""The project's URLs plus /bench/trivial/: a constant JSON answer, the ceiling of the stack."""
+"""
+The project's URLs, then /bench/trivial/: a constant JSON answer, the ceiling of the stack.
+
+The project's patterns come first and unchanged, so /alice/ resolves exactly as deployed;
+the trivial endpoint is tried after them all.
+"""
 
 from django.http import HttpRequest, HttpResponse
-from django.urls import include, path
+from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
+
+from myproject.urls import urlpatterns as project_urlpatterns
 
 TRIVIAL_BODY = b'{"response":{"text":"ok","end_session":false},"version":"1.0"}'
 
@@ -14,7 +21,4 @@ def trivial(request: HttpRequest) -> HttpResponse:
     return HttpResponse(TRIVIAL_BODY, content_type="application/json; charset=utf-8")
 
 
-urlpatterns = [
-    path("bench/trivial/", trivial),
-    path("", include("myproject.urls")),
-]
+urlpatterns = [*project_urlpatterns, path("bench/trivial/", trivial)]

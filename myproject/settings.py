@@ -189,6 +189,24 @@ STORAGES = {
 PRIVATEMESSAGES_API_KEY = os.environ.get("PRIVATEMESSAGES_API_KEY", "")
 PRIVATEMESSAGES_MAX_TEXT_LENGTH = 10_000
 
+# alice
+# Where dialogs are recorded so that any process can continue them (docs/alice.md): Redis
+# when REDIS_URL is set, the database otherwise; "alice.engine.storage.MemorySessionStore"
+# keeps them in one process's memory only.
+ALICE_SESSION_STORE = os.environ.get("ALICE_SESSION_STORE") or (
+    "alice.engine.redis_store.RedisSessionStore"
+    if REDIS_URL
+    else "alice.db_store.DatabaseSessionStore"
+)
+# Seconds an idle dialog is kept (the Redis TTL, the database expiry).
+ALICE_SESSION_IDLE_TIMEOUT = int(os.environ.get("ALICE_SESSION_IDLE_TIMEOUT", "1800"))
+# Live generators kept per skill and process; a dialog evicted here is replayed.
+ALICE_MAX_SESSIONS = int(os.environ.get("ALICE_MAX_SESSIONS", "10000"))
+# Requests a dialog may take: a replay grows with them; past it the dialog ends politely.
+ALICE_MAX_TURNS = int(os.environ.get("ALICE_MAX_TURNS", "200"))
+# Bytes of a webhook request body; larger ones get 413.
+ALICE_MAX_BODY_SIZE = int(os.environ.get("ALICE_MAX_BODY_SIZE", str(64 * 1024)))
+
 # Production hardening: on whenever DEBUG is off, so `check --deploy` is clean.
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

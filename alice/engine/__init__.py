@@ -1,25 +1,41 @@
 """
 The generator dialog engine for Alice skills, independent of any web framework.
 
-It must never import Django: scripts, tests and other adapters use it on its own.
+It must never import Django: scripts, tests and other adapters use it on its own. The Redis
+backend is in ``alice.engine.redis_store`` (imported only by whoever uses it).
 """
 
+from .durable import DurableSessionStore, RecordingMemoryStore
 from .protocol import ProtocolError, build_response, validate_request
+from .replay import ReplayDivergence, recorded
 from .request import Request, request
 from .response import fit_response, say, suggest
 from .skill import Skill
-from .storage import MemorySessionStore, Session, SessionBusy, SessionStore
+from .storage import (
+    MemorySessionStore,
+    Session,
+    SessionBusy,
+    SessionStore,
+    SessionStoreError,
+    Turn,
+)
 
 __all__ = [
+    "DurableSessionStore",
     "MemorySessionStore",
     "ProtocolError",
+    "RecordingMemoryStore",
+    "ReplayDivergence",
     "Request",
     "Session",
     "SessionBusy",
     "SessionStore",
+    "SessionStoreError",
     "Skill",
+    "Turn",
     "build_response",
     "fit_response",
+    "recorded",
     "request",
     "say",
     "suggest",

@@ -106,9 +106,12 @@ class Skill:
         try:
             with store.lock(current.session_id, self.lock_timeout) as session:
                 return self._answer(store, session, current)
-        except SessionBusy:
+        except SessionBusy as exc:
             logger.warning(
-                "Skill %s: session %s is busy; asked to wait.", self.name, current.session_id
+                "Skill %s: session %s is busy (%s); asked to wait.",
+                self.name,
+                current.session_id,
+                exc,
             )
             return build_response(
                 {"text": self.busy_text, "end_session": False}, current["version"]

@@ -160,7 +160,7 @@ class _Held:
         self._lock = self._owner._enter(self._key)
         if not self._lock.acquire(timeout=self._timeout):
             self._owner._leave(self._key)
-            raise SessionBusy(self._key)
+            raise SessionBusy("another request of this process holds the session")
 
     def __exit__(self, *exc_info: object) -> None:
         self._lock.release()

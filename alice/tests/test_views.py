@@ -6,11 +6,16 @@ import threading
 import uuid
 
 import pytest
+from django.conf import settings
 from django.test import AsyncClient, Client
 from django.test.utils import override_settings
 
 from alice.apps import store_from_settings
+from alice.db_store import DatabaseSessionStore
 from alice.engine import MemorySessionStore, Skill
+from alice.engine.redis_store import RedisSessionStore
+from alice.engine.storage import set_default_store
+from myproject.redis import get_redis
 
 pytestmark = pytest.mark.urls("alice.tests.urls")
 
@@ -164,15 +169,41 @@ async def test_asgi_retry_gets_the_same_answer():
     assert once.content == again.content
 
 
-@override_settings(ALICE_SESSION_IDLE_TIMEOUT=5, ALICE_MAX_SESSIONS=7)
+@override_settings(
+    ALICE_SESSION_STORE="alice.engine.storage.MemorySessionStore",
+    ALICE_SESSION_IDLE_TIMEOUT=5,
+    ALICE_MAX_SESSIONS=7,
+    ALICE_MAX_TURNS=9,
+)
 def test_session_store_comes_from_settings():
     """New skills get their store from the settings, built when first used."""
+    set_default_store(store_from_settings)  # as AliceConfig.ready() does
     skill = Skill("alice.tests.from_settings")
     store = skill.store
     assert isinstance(store, MemorySessionStore)
-    assert (store.idle_timeout, store.max_sessions, store.namespace) == (
+    assert (store.idle_timeout, store.max_sessions, store.max_turns, store.namespace) == (
         5,
         7,
+        9,
         "alice.tests.from_settings",
     )
     assert isinstance(store_from_settings(namespace="x"), MemorySessionStore)
+
+
+def test_default_store_is_redis_with_redis_url_else_the_database():
+    """Without ALICE_SESSION_STORE, dialogs go to Redis when REDIS_URL is set, else to the DB."""
+    with override_settings(ALICE_SESSION_STORE="", REDIS_URL=""):
+        store = store_from_settings(namespace="alice.tests.default")
+        assert isinstance(store, DatabaseSessionStore)
+        assert (store.namespace, store.max_turns) == ("alice.tests.default", 200)
+    with override_settings(ALICE_SESSION_STORE="", REDIS_URL="redis://127.0.0.1:1/0"):
+        get_redis.cache_clear()
+        try:
+            store = store_from_settings(namespace="alice.tests.default")
+        finally:
+            get_redis.cache_clear()
+        assert isinstance(store, RedisSessionStore)
+        assert (
+            store.keys("s")[1]
+            == f"{settings.REDIS_KEY_PREFIX}alice:alice.tests.default:{{s}}:meta"
+        )

@@ -5,6 +5,7 @@ from typing import Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from alice.engine import MemorySessionStore
 from alice.testing import DialogClient, Reply, load_skill
 
 
@@ -32,7 +33,8 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot load the script {script!r}: {exc}") from exc
         stdin: TextIO = options.get("stdin") or sys.stdin
         interactive = stdin is sys.stdin and stdin.isatty()
-        client = DialogClient(skill)
+        # A terminal chat needs no durable record: keep it out of the site's store.
+        client = DialogClient(skill, store=MemorySessionStore())
         reply = client.start()
         self.show(reply)
         while not reply.end_session:

@@ -1,0 +1,268 @@
+"""
+Sessions that outlive a process: the record in a shared backend, the generators kept here.
+
+A durable store records every turn of a dialog (the request minus secrets, the recorded()
+values, a digest of the response) in a backend that all the processes share (Redis, a
+database), with the session's last response for retries and a revision that changes on every
+save. The generators stay in the memory of the process that ran them, as the fast path. A
+process that gets a request for a session whose stored revision is not the one of its own
+generator (another process served the last turn, this one restarted, or evicted it) gets the
+session without a generator, and the skill rebuilds it by replaying the history().
+
+Subclasses implement the backend: _acquire, _write, _finish, _read, history and _forget.
+"""
+
+import json
+import os
+import random
+import threading
+import time
+from abc import abstractmethod
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from .storage import MemorySessionStore, Session, SessionStore, Turn
+
+__all__ = ["DurableSessionStore", "RecordingMemoryStore", "decode_turn", "encode_turn"]
+
+
+# Revisions and lock tokens need to be unique, not secret: a generator seeded from the OS
+# (reseeded in a forked child, e.g. a gunicorn worker) costs no system call per request.
+_tokens = random.Random(os.urandom(16))
+os.register_at_fork(after_in_child=lambda: _tokens.seed(os.urandom(16)))
+
+
+def new_rev() -> str:
+    """Return a new revision token of a session (or a lock token)."""
+    return f"{_tokens.getrandbits(64):016x}"
+
+
+def encode_turn(turn: Turn) -> str:
+    """Return *turn* as compact JSON."""
+    return json.dumps(
+        [turn.request, turn.values, turn.digest], ensure_ascii=False, separators=(",", ":")
+    )
+
+
+def decode_turn(text: str | bytes) -> Turn:
+    """Return the Turn that encode_turn() gave *text* for."""
+    request, values, digest = json.loads(text)
+    return Turn(request, values, digest)
+
+
+class Handle:
+    """A held lock of a backend; subclasses add what the backend needs to write and free it."""
+
+    __slots__ = ("pending", "stored")
+
+    def __init__(self, stored: Session | None) -> None:
+        # The session as stored when the lock was taken (no generator), or None.
+        self.stored = stored
+        # The session written by save(), to keep as live once the write is final.
+        self.pending: Session | None = None
+
+
+class DurableSessionStore(SessionStore):
+    """
+    Keep a skill's sessions in a backend shared by processes, and their generators here.
+
+    *idle_timeout* is how long the backend keeps an idle session; *max_sessions* bounds the
+    generators kept in this process (least recently used first out: an evicted dialog is
+    replayed on its next request; 0 keeps none and replays every request); *max_turns* caps
+    a dialog, so that a replay stays short.
+    """
+
+    records_turns = True
+
+    def __init__(
+        self,
+        *,
+        namespace: str = "",
+        idle_timeout: float = 1800,
+        max_sessions: int = 10_000,
+        max_turns: int | None = 200,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.namespace = namespace
+        self.idle_timeout = idle_timeout
+        self.max_sessions = max_sessions
+        self.max_turns = max_turns
+        # The generators of this process, with the revision each was saved at.
+        self._live = MemorySessionStore(
+            idle_timeout=idle_timeout, max_sessions=max_sessions, clock=clock
+        )
+        # Session id -> the backend's handle, while a request of this process holds the lock.
+        self._held: dict[str, Handle] = {}
+
+    def lock(
+        self, session_id: str, timeout: float | None = None
+    ) -> AbstractContextManager[Session | None]:
+        """Return a context manager that serialises the requests of one session everywhere."""
+        return _DurableHeld(self, session_id, timeout)
+
+    def get(self, session_id: str) -> Session | None:
+        """Return the session as stored (with its generator when this process holds it)."""
+        return self._with_generator(self._read(session_id))
+
+    def save(self, session: Session, turn: Turn | None) -> None:
+        """Write the session and its new turn to the backend under a new revision."""
+        handle = self._held[session.session_id]
+        session.rev = new_rev()
+        self._write(handle, session, turn)
+        handle.pending = session
+
+    def delete(self, session_id: str) -> None:
+        """Forget the session here and in the backend."""
+        self._live.delete(session_id)
+        self._forget(session_id)
+
+    @property
+    def live_sessions(self) -> int:
+        """Return how many generators this process keeps."""
+        return len(self._live)
+
+    def _with_generator(self, stored: Session | None) -> Session | None:
+        """Return this process's live copy of *stored* when it is current, else *stored*."""
+        if stored is None:
+            return None
+        live = self._live.get(stored.session_id)
+        if live is not None and live.rev == stored.rev:
+            return live
+        return stored
+
+    # The backend.
+
+    @abstractmethod
+    def _acquire(self, session_id: str, timeout: float | None) -> Handle:
+        """Lock the session in the backend and read it; raise SessionBusy after *timeout*."""
+
+    @abstractmethod
+    def _write(self, handle: Handle, session: Session, turn: Turn | None) -> None:
+        """
+        Write *session* (and *turn*: a new history when ``session.turns == 1``, dropped
+        when the session is over). Raise SessionBusy if the lock was lost: nothing written.
+        """
+
+    @abstractmethod
+    def _finish(self, handle: Handle, failed: bool) -> None:
+        """Make the write final (unless *failed*) and free the lock."""
+
+    @abstractmethod
+    def _read(self, session_id: str) -> Session | None:
+        """Return the session as stored, without a generator, or None."""
+
+    @abstractmethod
+    def _forget(self, session_id: str) -> None:
+        """Delete the session from the backend."""
+
+
+class _DurableHeld:
+    """Hold a session: this process's lock first, then the backend's."""
+
+    __slots__ = ("_handle", "_local", "_session_id", "_store", "_timeout")
+
+    def __init__(self, store: DurableSessionStore, session_id: str, timeout: float | None):
+        self._store = store
+        self._session_id = session_id
+        self._timeout = timeout
+        # Requests of one session in this process wait here, not by polling the backend.
+        self._local = store._live._locks(session_id, -1 if timeout is None else timeout)
+
+    def __enter__(self) -> Session | None:
+        started = time.monotonic()
+        self._local.__enter__()
+        try:
+            timeout = self._timeout
+            if timeout is not None:
+                timeout = max(0.0, timeout - (time.monotonic() - started))
+            self._handle = self._store._acquire(self._session_id, timeout)
+        except BaseException:
+            self._local.__exit__(None, None, None)
+            raise
+        self._store._held[self._session_id] = self._handle
+        return self._store._with_generator(self._handle.stored)
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        store = self._store
+        handle = self._handle
+        pending = handle.pending
+        final = False
+        try:
+            del store._held[self._session_id]
+            store._finish(handle, failed=exc_type is not None)
+            final = exc_type is None
+        finally:
+            if pending is not None and final and pending.generator is not None:
+                store._live.save(pending)
+            elif pending is not None or exc_type is not None:
+                # Over, or not saved: a generator that ran ahead of the record is useless.
+                store._live.delete(self._session_id)
+            self._local.__exit__(None, None, None)
+
+
+class RecordingMemoryStore(DurableSessionStore):
+    """
+    Record the turns in this process's memory, as a durable store does in its backend.
+
+    For tests: ``RecordingMemoryStore(max_sessions=0)`` keeps no generator, so every request
+    replays its dialog, which shows whether a script replays to the same state. Nothing
+    expires: use it for tests and tools, not to serve.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._records: dict[str, tuple[Session, list[str]]] = {}
+        self._guard = threading.Lock()
+
+    def _acquire(self, session_id: str, timeout: float | None) -> Handle:
+        # One process: the local lock already serialises the session.
+        return Handle(self._read(session_id))
+
+    def _write(self, handle: Handle, session: Session, turn: Turn | None) -> None:
+        stored = Session(
+            session.session_id,
+            turns=session.turns,
+            message_id=session.message_id,
+            response=session.response,
+            over=session.over,
+            rev=session.rev,
+        )
+        with self._guard:
+            _, turns = self._records.get(session.session_id, (None, []))
+            if session.turns == 1 or session.over:
+                turns = []
+            if turn is not None:
+                turns = [*turns, encode_turn(turn)]
+            self._records[session.session_id] = (stored, turns)
+
+    def _finish(self, handle: Handle, failed: bool) -> None:
+        pass
+
+    def _read(self, session_id: str) -> Session | None:
+        with self._guard:
+            record = self._records.get(session_id)
+        if record is None:
+            return None
+        stored = record[0]
+        return Session(
+            stored.session_id,
+            turns=stored.turns,
+            message_id=stored.message_id,
+            response=stored.response,
+            over=stored.over,
+            rev=stored.rev,
+        )
+
+    def history(self, session_id: str) -> list[Turn]:
+        with self._guard:
+            _, turns = self._records.get(session_id, (None, []))
+        return [decode_turn(text) for text in turns]
+
+    def _forget(self, session_id: str) -> None:
+        with self._guard:
+            self._records.pop(session_id, None)
+
+    def __len__(self) -> int:
+        """Return how many sessions are recorded."""
+        return len(self._records)

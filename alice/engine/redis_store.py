@@ -1,0 +1,276 @@
+"""
+The Redis backend of durable sessions: every process reaches every dialog, restarts lose none.
+
+Per session, three keys that share a hash slot (the session id is their hash tag):
+
+- ``<prefix>alice:<namespace>:{<session id>}:meta``, a hash: ``rev`` (changes on every save),
+  ``turns``, ``mid`` (the last message_id answered), ``resp`` (its response, JSON, for
+  retries) and ``over`` ("1" once the dialog ended);
+- ``...:turns``, a list: one JSON ``[request, recorded values, response digest]`` per turn,
+  dropped once the dialog is over;
+- ``...:lock``: the token of the request that holds the session (SET NX PX), with a TTL so
+  that a process that died holding it blocks the session for that long at most.
+
+The meta and turns keys expire after the idle timeout, refreshed on every turn. A request
+costs two round trips: one script takes the lock and reads the meta, another writes the
+turn, the meta and the TTLs and frees the lock, each only if the lock is still this
+request's. Both go over one connection taken from the client's pool for the whole request,
+with the commands packed here: redis-py's per-command path (a pool checkout, its generic
+packing, instrumentation) costs more CPU than the round trip itself (bench/alice_replay.py).
+"""
+
+import hashlib
+import json
+import math
+import time
+from typing import Any
+
+import redis
+from redis.connection import Connection
+from redis.exceptions import NoScriptError
+
+from .durable import DurableSessionStore, Handle, decode_turn, encode_turn, new_rev
+from .storage import Session, SessionBusy, SessionStoreError, Turn
+
+__all__ = ["RedisSessionStore"]
+
+# KEYS: lock, meta. ARGV: token, lock TTL (ms). Returns the meta fields, or the lock's PTTL.
+_ACQUIRE = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return redis.call('PTTL', KEYS[1])
+end
+return redis.call('HMGET', KEYS[2], 'rev', 'turns', 'mid', 'resp', 'over')
+"""
+
+# KEYS: lock, meta, turns. ARGV: token, rev, turns, mid, resp, over, turn JSON or "",
+# "1" to start a new history, TTL (s). Returns 1, or 0 when the lock is not ours any more.
+_COMMIT = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+if ARGV[8] == '1' or ARGV[6] == '1' then
+  redis.call('DEL', KEYS[3])
+end
+if ARGV[7] ~= '' then
+  redis.call('RPUSH', KEYS[3], ARGV[7])
+  redis.call('EXPIRE', KEYS[3], ARGV[9])
+end
+redis.call('HSET', KEYS[2], 'rev', ARGV[2], 'turns', ARGV[3], 'mid', ARGV[4],
+           'resp', ARGV[5], 'over', ARGV[6])
+redis.call('EXPIRE', KEYS[2], ARGV[9])
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+# KEYS: lock. ARGV: token. Deletes the lock only if it is still ours.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _session(session_id: str, fields: list[Any]) -> Session | None:
+    """Return the session stored in the meta *fields* (rev, turns, mid, resp, over)."""
+    rev, turns, mid, resp, over = (_text(value) for value in fields)
+    if rev is None:
+        return None
+    return Session(
+        session_id,
+        turns=int(turns),
+        message_id=None if mid in (None, "") else int(mid),
+        response=None if resp in (None, "") else json.loads(resp),
+        over=over == "1",
+        rev=rev,
+    )
+
+
+def _pack(*args: str | int) -> list[bytes]:
+    """Return a command in the Redis protocol (RESP), for send_packed_command()."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = str(arg).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return [b"".join(parts)]
+
+
+class _Script:
+    """A Lua script, run by its SHA1 and sent whole only when Redis does not know it yet."""
+
+    __slots__ = ("sha", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    def __call__(self, connection: Connection, keys: tuple[str, ...], *args: str | int) -> Any:
+        try:
+            connection.send_packed_command(_pack("EVALSHA", self.sha, len(keys), *keys, *args))
+            return connection.read_response()
+        except NoScriptError:
+            # EVAL also puts the script in Redis's cache, for the next EVALSHA.
+            connection.send_packed_command(_pack("EVAL", self.source, len(keys), *keys, *args))
+            return connection.read_response()
+
+
+_acquire = _Script(_ACQUIRE)
+_commit = _Script(_COMMIT)
+_release = _Script(_RELEASE)
+
+
+class _RedisHandle(Handle):
+    __slots__ = ("connection", "keys", "token", "written")
+
+    def __init__(
+        self,
+        stored: Session | None,
+        connection: Connection,
+        keys: tuple[str, str, str],
+        token: str,
+    ) -> None:
+        super().__init__(stored)
+        self.connection = connection  # taken from the pool for the whole request
+        self.keys = keys  # lock, meta, turns
+        self.token = token
+        self.written = False
+
+
+class RedisSessionStore(DurableSessionStore):
+    """
+    Keep a skill's sessions in Redis, shared by every process; generators stay in each.
+
+    *client* is a redis-py client; *key_prefix* goes before every key (the site's
+    REDIS_KEY_PREFIX). *lock_ttl* is how long, in seconds, a request may hold its session:
+    past it another request may take the session, and the late one's answer is not saved.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: redis.Redis,
+        key_prefix: str = "",
+        lock_ttl: float = 5.0,
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        self.client = client
+        self.key_prefix = key_prefix
+        self.lock_ttl = lock_ttl
+
+    def keys(self, session_id: str) -> tuple[str, str, str]:
+        """Return the session's lock, meta and turns keys."""
+        base = f"{self.key_prefix}alice:{self.namespace}:{{{session_id}}}"
+        return f"{base}:lock", f"{base}:meta", f"{base}:turns"
+
+    def _acquire(self, session_id: str, timeout: float | None) -> Handle:
+        keys = self.keys(session_id)
+        token = new_rev()
+        ttl_ms = math.ceil(self.lock_ttl * 1000)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = 0.002
+        pool = self.client.connection_pool
+        try:
+            connection = pool.get_connection()
+        except redis.RedisError as exc:
+            raise SessionStoreError(f"Redis: {exc}") from exc
+        try:
+            while True:
+                reply = _acquire(connection, keys[:2], token, ttl_ms)
+                if isinstance(reply, list):
+                    return _RedisHandle(_session(session_id, reply), connection, keys, token)
+                # Another process holds the session: poll, backing off, until the deadline.
+                wait = min(delay, max(reply, 1) / 1000)
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise SessionBusy("another process holds the session")
+                    wait = min(wait, remaining)
+                time.sleep(wait)
+                delay = min(delay * 2, 0.05)
+        except BaseException as exc:
+            self._give_back(connection, exc)
+            if isinstance(exc, redis.RedisError):
+                raise SessionStoreError(f"Redis: {exc}") from exc
+            raise
+
+    def _write(self, handle: Handle, session: Session, turn: Turn | None) -> None:
+        assert isinstance(handle, _RedisHandle)
+        try:
+            written = _commit(
+                handle.connection,
+                handle.keys,
+                handle.token,
+                session.rev,
+                session.turns,
+                "" if session.message_id is None else session.message_id,
+                json.dumps(session.response, ensure_ascii=False, separators=(",", ":")),
+                "1" if session.over else "0",
+                "" if turn is None else encode_turn(turn),
+                "1" if session.turns == 1 else "0",
+                max(1, math.ceil(self.idle_timeout)),
+            )
+        except redis.RedisError as exc:
+            raise SessionStoreError(f"Redis: {exc}") from exc
+        if not written:
+            raise SessionBusy("the lock expired before the answer was saved")
+        handle.written = True
+
+    def _finish(self, handle: Handle, failed: bool) -> None:
+        assert isinstance(handle, _RedisHandle)
+        error: BaseException | None = None
+        try:
+            if not handle.written:  # else the commit freed the lock
+                _release(handle.connection, handle.keys[:1], handle.token)
+        except redis.RedisError as exc:
+            # The lock expires by itself; only the session waits meanwhile.
+            error = exc
+            raise SessionStoreError(f"Redis: {exc}") from exc
+        finally:
+            self._give_back(handle.connection, error)
+
+    def _give_back(self, connection: Connection, error: BaseException | None) -> None:
+        """Return *connection* to the pool; drop its socket if an error left it unusable."""
+        if isinstance(error, (redis.ConnectionError, redis.TimeoutError)):
+            connection.disconnect()
+        self.client.connection_pool.release(connection)
+
+    def _read(self, session_id: str) -> Session | None:
+        try:
+            fields = self.client.hmget(
+                self.keys(session_id)[1], ["rev", "turns", "mid", "resp", "over"]
+            )
+        except redis.RedisError as exc:
+            raise SessionStoreError(f"Redis: {exc}") from exc
+        return _session(session_id, fields)
+
+    def history(self, session_id: str) -> list[Turn]:
+        """Return the recorded turns of the session, oldest first."""
+        key = self.keys(session_id)[2]
+        handle = self._held.get(session_id)
+        try:
+            if isinstance(handle, _RedisHandle):  # inside the request: its connection
+                handle.connection.send_command("LRANGE", key, 0, -1)
+                items = handle.connection.read_response()
+            else:
+                items = self.client.lrange(key, 0, -1)
+        except redis.RedisError as exc:
+            raise SessionStoreError(f"Redis: {exc}") from exc
+        return [decode_turn(item) for item in items]
+
+    def _forget(self, session_id: str) -> None:
+        _, meta, turns = self.keys(session_id)
+        try:
+            self.client.delete(meta, turns)
+        except redis.RedisError as exc:
+            raise SessionStoreError(f"Redis: {exc}") from exc
+
+    def __repr__(self) -> str:
+        return (
+            f"<RedisSessionStore {self.namespace!r}: idle_timeout={self.idle_timeout}, "
+            f"max_turns={self.max_turns}, {self.live_sessions} live here>"
+        )
