@@ -6,6 +6,9 @@ A request holds its session inside one transaction: it locks the session's Dialo
 an UPDATE first, so that the transaction takes the write lock before it reads), runs the
 script, writes a DialogTurn and the row, and commits. Processes on a shared PostgreSQL
 serialise each session and nothing else; on SQLite, processes of one machine take turns.
+
+The statements of a request are SQL written here, through Django's cursor: building them
+with the ORM cost about ten times their round trip to the database (bench/alice_replay.py).
 """
 
 import datetime
@@ -14,26 +17,71 @@ import math
 from typing import Any
 
 from django.db import DatabaseError, OperationalError, connections, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from alice.engine.durable import DurableSessionStore, Handle, decode_turn, encode_turn
 from alice.engine.storage import Session, SessionBusy, SessionStoreError, Turn
 from alice.models import DialogSession, DialogTurn
 
-__all__ = ["DatabaseSessionStore"]
+__all__ = ["DatabaseSessionStore", "clear_expired"]
 
-_FIELDS = ("pk", "rev", "turns", "message_id", "response", "over", "expires")
 # PostgreSQL's lock_not_available: lock_timeout ran out.
 _LOCK_NOT_AVAILABLE = "55P03"
 
 
 def _busy(exc: OperationalError) -> bool:
     """Return whether *exc* means that another transaction holds the session."""
-    cause = exc.__cause__
-    if getattr(cause, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+    if getattr(exc.__cause__, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
         return True
     return "database is locked" in str(exc)  # SQLite past its busy_timeout
+
+
+_STATEMENTS: dict[str, dict[str, str]] = {}
+
+
+def _statements(connection: Any) -> dict[str, str]:
+    """Return the SQL of the store for the vendor of *connection* (PostgreSQL or SQLite)."""
+    statements = _STATEMENTS.get(connection.vendor)
+    if statements is None:
+        statements = _STATEMENTS[connection.vendor] = _build_statements(connection)
+    return statements
+
+
+def _build_statements(connection: Any) -> dict[str, str]:
+    quote = connection.ops.quote_name
+    session = quote(DialogSession._meta.db_table)
+    turn = quote(DialogTurn._meta.db_table)
+    where = f"{quote('namespace')} = %s AND {quote('session_id')} = %s"
+    columns = ", ".join(
+        quote(name) for name in ("id", "rev", "turns", "message_id", "response", "over")
+    )
+    read = f"SELECT {columns}, {quote('expires')} > %s FROM {session} WHERE {where}"
+    return {
+        "read": read,
+        "lock": read + (" FOR UPDATE" if connection.features.has_select_for_update else ""),
+        # SQLite: a write takes the database's write lock (waiting up to busy_timeout).
+        "touch": f"UPDATE {session} SET {quote('turns')} = {quote('turns')} WHERE {where}",
+        "create": (
+            f"INSERT INTO {session} ({quote('namespace')}, {quote('session_id')}, "
+            f"{quote('rev')}, {quote('turns')}, {quote('response')}, {quote('over')}, "
+            f"{quote('expires')}) VALUES (%s, %s, '', 0, '', %s, %s) "
+            f"ON CONFLICT ({quote('namespace')}, {quote('session_id')}) DO NOTHING"
+        ),
+        "forget_turns": f"DELETE FROM {turn} WHERE {quote('session_id')} = %s",
+        "add_turn": (
+            f"INSERT INTO {turn} ({quote('session_id')}, {quote('number')}, {quote('record')}) "
+            "VALUES (%s, %s, %s)"
+        ),
+        "update": (
+            f"UPDATE {session} SET {quote('rev')} = %s, {quote('turns')} = %s, "
+            f"{quote('message_id')} = %s, {quote('response')} = %s, {quote('over')} = %s, "
+            f"{quote('expires')} = %s WHERE {quote('id')} = %s"
+        ),
+        "history": (
+            f"SELECT {quote('record')} FROM {turn} WHERE {quote('session_id')} = %s "
+            f"ORDER BY {quote('number')}"
+        ),
+    }
 
 
 class _DbHandle(Handle):
@@ -57,21 +105,25 @@ class DatabaseSessionStore(DurableSessionStore):
         super().__init__(**options)
         self.using = using
 
-    def _sessions(self, session_id: str):  # -> QuerySet[DialogSession]
-        return DialogSession.objects.using(self.using).filter(
-            namespace=self.namespace, session_id=session_id
-        )
+    def _sql(self) -> tuple[Any, dict[str, str]]:
+        connection = connections[self.using]
+        return connection, _statements(connection)
 
-    def _stored(self, session_id: str, row: dict[str, Any]) -> Session | None:
-        if row["turns"] == 0 or row["expires"] <= timezone.now():
+    def _now(self, connection: Any, delay: float = 0) -> Any:
+        moment = timezone.now() + datetime.timedelta(seconds=delay)
+        return connection.ops.adapt_datetimefield_value(moment)
+
+    def _stored(self, session_id: str, row: tuple[Any, ...]) -> Session | None:
+        _, rev, turns, message_id, response, over, alive = row
+        if not turns or not alive:
             return None
         return Session(
             session_id,
-            turns=row["turns"],
-            message_id=row["message_id"],
-            response=json.loads(row["response"]) if row["response"] else None,
-            over=row["over"],
-            rev=row["rev"],
+            turns=turns,
+            message_id=message_id,
+            response=json.loads(response) if response else None,
+            over=bool(over),
+            rev=rev,
         )
 
     def _acquire(self, session_id: str, timeout: float | None) -> Handle:
@@ -86,57 +138,56 @@ class DatabaseSessionStore(DurableSessionStore):
             if isinstance(exc, DatabaseError):
                 raise SessionStoreError(f"database: {exc}") from exc
             raise
-        return _DbHandle(self._stored(session_id, row), atomic, row["pk"])
+        return _DbHandle(self._stored(session_id, row), atomic, row[0])
 
-    def _lock_row(self, session_id: str, timeout: float | None) -> dict[str, Any]:
+    def _lock_row(self, session_id: str, timeout: float | None) -> tuple[Any, ...]:
         """Lock the session's row for this transaction, creating it if needed; return it."""
-        connection = connections[self.using]
-        if connection.features.has_select_for_update:
+        connection, sql = self._sql()
+        key = [self.namespace, session_id]
+        with connection.cursor() as cursor:
             if connection.vendor == "postgresql":
                 # Transaction-local: wait for another request of the session this long only.
                 milliseconds = 0 if timeout is None else max(1, math.ceil(timeout * 1000))
-                with connection.cursor() as cursor:
-                    cursor.execute(
-                        "SELECT set_config('lock_timeout', %s, true)", [f"{milliseconds}ms"]
-                    )
-            row = self._sessions(session_id).select_for_update().values(*_FIELDS).first()
-            if row is None:
-                self._create_row(session_id)
-                row = self._sessions(session_id).select_for_update().values(*_FIELDS).get()
-            return row
-        # SQLite: write first, so that the transaction holds the write lock before it reads
-        # (a read first would pin a snapshot that another writer can invalidate).
-        if not self._sessions(session_id).update(turns=F("turns")):
-            self._create_row(session_id)
-        return self._sessions(session_id).values(*_FIELDS).get()
-
-    def _create_row(self, session_id: str) -> None:
-        # Two first requests at once: one inserts, the other's insert waits, then does nothing.
-        DialogSession.objects.using(self.using).bulk_create(
-            [
-                DialogSession(
-                    namespace=self.namespace, session_id=session_id, expires=timezone.now()
+                cursor.execute(
+                    "SELECT set_config('lock_timeout', %s, true)", [f"{milliseconds}ms"]
                 )
-            ],
-            ignore_conflicts=True,
-        )
+            elif not connection.features.has_select_for_update:
+                # SQLite: write first, so that the transaction holds the write lock before it
+                # reads (a read first would pin a snapshot another writer can invalidate).
+                cursor.execute(sql["touch"], key)
+            now = self._now(connection)
+            cursor.execute(sql["lock"], [now, *key])
+            row = cursor.fetchone()
+            if row is None:
+                # Two first requests at once: one inserts, the other's insert waits for it,
+                # then does nothing; both then lock the row.
+                cursor.execute(sql["create"], [*key, False, now])
+                cursor.execute(sql["lock"], [now, *key])
+                row = cursor.fetchone()
+        return row
 
     def _write(self, handle: Handle, session: Session, turn: Turn | None) -> None:
         assert isinstance(handle, _DbHandle)
-        turns = DialogTurn.objects.using(self.using)
+        connection, sql = self._sql()
         try:
-            if session.turns == 1 or session.over:
-                turns.filter(session_id=handle.pk).delete()
-            if turn is not None:
-                turns.create(session_id=handle.pk, number=session.turns, record=encode_turn(turn))
-            DialogSession.objects.using(self.using).filter(pk=handle.pk).update(
-                rev=session.rev,
-                turns=session.turns,
-                message_id=session.message_id,
-                response=json.dumps(session.response, ensure_ascii=False, separators=(",", ":")),
-                over=session.over,
-                expires=timezone.now() + datetime.timedelta(seconds=self.idle_timeout),
-            )
+            with connection.cursor() as cursor:
+                if session.turns == 1 or session.over:
+                    cursor.execute(sql["forget_turns"], [handle.pk])
+                if turn is not None:
+                    cursor.execute(sql["add_turn"], [handle.pk, session.turns, encode_turn(turn)])
+                response = json.dumps(session.response, ensure_ascii=False, separators=(",", ":"))
+                cursor.execute(
+                    sql["update"],
+                    [
+                        session.rev,
+                        session.turns,
+                        session.message_id,
+                        response,
+                        session.over,
+                        self._now(connection, self.idle_timeout),
+                        handle.pk,
+                    ],
+                )
         except DatabaseError as exc:
             raise SessionStoreError(f"database: {exc}") from exc
 
@@ -150,8 +201,11 @@ class DatabaseSessionStore(DurableSessionStore):
             raise SessionStoreError(f"database: {exc}") from exc
 
     def _read(self, session_id: str) -> Session | None:
+        connection, sql = self._sql()
         try:
-            row = self._sessions(session_id).values(*_FIELDS).first()
+            with connection.cursor() as cursor:
+                cursor.execute(sql["read"], [self._now(connection), self.namespace, session_id])
+                row = cursor.fetchone()
         except DatabaseError as exc:
             raise SessionStoreError(f"database: {exc}") from exc
         return None if row is None else self._stored(session_id, row)
@@ -159,20 +213,24 @@ class DatabaseSessionStore(DurableSessionStore):
     def history(self, session_id: str) -> list[Turn]:
         """Return the recorded turns of the session, oldest first."""
         handle = self._held.get(session_id)
-        turns = DialogTurn.objects.using(self.using)
-        if isinstance(handle, _DbHandle):
-            turns = turns.filter(session_id=handle.pk)
-        else:
-            turns = turns.filter(session__namespace=self.namespace, session__session_id=session_id)
         try:
-            records = turns.order_by("number").values_list("record", flat=True)
-            return [decode_turn(record) for record in records]
+            if not isinstance(handle, _DbHandle):
+                turns = DialogTurn.objects.using(self.using).filter(
+                    session__namespace=self.namespace, session__session_id=session_id
+                )
+                records = turns.order_by("number").values_list("record", flat=True)
+                return [decode_turn(record) for record in records]
+            connection, sql = self._sql()
+            with connection.cursor() as cursor:
+                cursor.execute(sql["history"], [handle.pk])
+                return [decode_turn(record) for (record,) in cursor.fetchall()]
         except DatabaseError as exc:
             raise SessionStoreError(f"database: {exc}") from exc
 
     def _forget(self, session_id: str) -> None:
+        sessions = DialogSession.objects.using(self.using)
         try:
-            self._sessions(session_id).delete()
+            sessions.filter(namespace=self.namespace, session_id=session_id).delete()
         except DatabaseError as exc:
             raise SessionStoreError(f"database: {exc}") from exc
 

@@ -5,25 +5,28 @@ Targets (servers started here, one process each, loopback only):
 
 - ``webhook``: this project's webhook as docs/alice.md deploys it,
   ``gunicorn myproject.wsgi:application --workers 1 --threads 8`` (gthread), production
-  settings (DEBUG off, in-memory session store), POST /alice/;
+  settings (DEBUG off, no HTTPS redirect: a proxy's job), POST /alice/. Its session store:
+  ``:memory`` (the default), ``:redis`` (REDIS_URL set: the project's durable choice) or
+  ``:db`` (the project's choice without Redis, on a SQLite file of the run's own);
 - ``alice_scripts``: the README script on alice_scripts 0.2.post1, as its README deploys it
   (gunicorn, one worker, threads; bench/alice_common.py adds ``inspect.getargspec`` back);
 - ``trivial``: a constant JSON answer from the same project, server and middleware as
   ``webhook`` (bench/alice_http_settings.py, bench/alice_http_urls.py): the ceiling.
 
-Candidates to measure besides (``--targets``), as ``kind[+middleware][@server]``:
-``kind`` is one of the three above or ``direct`` (the skill called from WSGI, bypassing
-Django's handler: bench/alice_http_wsgi.py) or ``wsgi`` (a constant answer from plain WSGI:
-gunicorn's own ceiling); ``+middleware`` is a candidate list of bench/alice_http_settings.py
-(``project``, ``nosite``, ``lean``, ``none``); ``@server`` is a gthread thread count
-(``@1``, ``@8``), ``@sync`` (gunicorn's sync worker, no keep-alive) or ``@uvicorn`` (the ASGI
-app under uvicorn, one process). E.g. ``--targets webhook@1,webhook@8,webhook+lean``.
+Candidates to measure besides, as ``kind[+middleware][:store][@server]``: ``kind`` is one of
+the three above or ``direct`` (the skill called from WSGI, bypassing Django's handler:
+bench/alice_http_wsgi.py) or ``wsgi`` (a constant answer from plain WSGI: gunicorn's own
+ceiling); ``+middleware`` is a candidate list of bench/alice_http_settings.py (``project``,
+``nosite``, ``lean``, ``none``); ``@server`` is a gthread thread count (``@1``, ``@16``),
+``@sync`` (gunicorn's sync worker, no keep-alive) or ``@uvicorn`` (the ASGI app under
+uvicorn, one process). E.g. ``--targets webhook@2,webhook@8,webhook+lean:redis,direct``.
 
 A load client in its own process (asyncio, raw HTTP/1.1 keep-alive, one connection per
 concurrent session) runs dialogs back to back for a fixed time at each concurrency level;
-each dialog is a new session. The targets take turns in rounds so that other work on the
-machine slows all alike. Prints a table, one JSON line, and saves the JSON (and the server
-logs and profiles) in bench/results/. Not a test: run it by hand or with ``make bench-alice``.
+each dialog is a new session, and its last answer is checked. The targets take turns in
+rounds so that other work on the machine slows all alike. Prints a table, one JSON line, and
+saves the JSON (and the server logs and profiles) in bench/results/. Not a test: run it by
+hand or with ``make bench-alice``.
 
     .venv/bin/python bench/alice_http.py [--levels 1,16,64] [--seconds 3] [--rounds 3]
     .venv/bin/python bench/alice_http.py --profile 10      # and sample the webhook with py-spy
@@ -41,7 +44,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -304,8 +307,9 @@ class Target:
             # The project's choice of store when Redis is configured.
             env.update(REDIS_URL=run.redis_url, REDIS_KEY_PREFIX=run.redis_prefix)
         elif self.store == "db":
-            # The project's choice without Redis, on a database of this run's own.
-            env["DATABASE_URL"] = f"sqlite:///{run.sqlite}"
+            # The project's choice without Redis, on a database of this run's own, with
+            # persistent connections as docs/alice.md deploys it.
+            env.update(DATABASE_URL=f"sqlite:///{run.sqlite}", DATABASE_CONN_MAX_AGE="60")
         env.update(extra)
         return env
 
@@ -372,7 +376,6 @@ class Server:
     log: Path
     port: int = 0
     process: subprocess.Popen | None = None
-    pids: list[int] = field(default_factory=list)
 
     def start(self) -> None:
         self.port = free_port()
@@ -398,13 +401,17 @@ class Server:
             except OSError:
                 time.sleep(0.1)
                 continue
-            # gunicorn's worker (the process that answers) is the master's child.
-            self.pids = [self.process.pid, *descendants(self.process.pid)]
             return
         raise SystemExit(f"{self.target.spec} did not start in {timeout} s; see {self.log}")
 
     @property
+    def pids(self) -> list[int]:
+        """The server's processes now: gunicorn's master, then its worker."""
+        return [self.process.pid, *descendants(self.process.pid)]
+
+    @property
     def worker_pid(self) -> int:
+        """The process that answers: gunicorn's worker, or uvicorn itself."""
         return self.pids[-1]
 
     def cpu_seconds(self) -> float:
@@ -542,10 +549,11 @@ def profile_summary(raw: Path, top: int = 15) -> dict[str, Any]:
 def profile(server: Server, seconds: int, concurrency: int, stamp: str) -> dict[str, Any]:
     """Sample the worker with py-spy (the thread holding the GIL) while under load."""
     out = RESULTS / f"alice-http-pyspy-{server.target.slug}-{stamp}.txt"
-    # Blocking (py-spy pauses the worker for each sample): --nonblocking slows it less but
-    # reads torn stacks now and then.
+    # Non-blocking: pausing the worker for each sample halved its throughput and changed
+    # where gthread spends its time (more keep-alive hand-offs to the poller). The price is a
+    # torn stack now and then.
     command = [str(BIN / "py-spy"), "record", "--pid", str(server.worker_pid), "--gil"]
-    command += ["--full-filenames", "--rate", "200", "--format", "raw"]
+    command += ["--nonblocking", "--full-filenames", "--rate", "200", "--format", "raw"]
     command += ["--duration", str(seconds), "-o", str(out)]
     spy = subprocess.Popen(
         command,
@@ -593,7 +601,12 @@ def store_class(server: Server) -> str:
         "print(type(skill.store).__module__ + '.' + type(skill.store).__qualname__)"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=server.env, capture_output=True, text=True
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     return done.stdout.strip() if done.returncode == 0 else f"? {done.stderr.strip()[-200:]}"
 
@@ -629,7 +642,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--targets", default=DEFAULT_TARGETS)
+    parser.add_argument(
+        "--targets", default=DEFAULT_TARGETS, help="kind[+middleware][:store][@server],..."
+    )
     parser.add_argument("--threads", type=int, default=8, help="gthread threads by default")
     parser.add_argument("--levels", default="1,16,64", help="concurrent sessions")
     parser.add_argument("--seconds", type=float, default=3.0, help="per target, level, round")
@@ -643,7 +658,9 @@ def main() -> None:
         metavar="NAME=VALUE",
         help="more environment for the Django servers",
     )
-    parser.add_argument("--profile", type=int, default=0, metavar="SECONDS")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="SECONDS", help="py-spy after the rounds"
+    )
     parser.add_argument("--profile-targets", default=None, help="default: the first target")
     parser.add_argument("--profile-concurrency", type=int, default=16)
     args = parser.parse_args()
@@ -665,6 +682,9 @@ def main() -> None:
     if len({t.spec for t in targets}) != len(targets):
         raise SystemExit("a target is listed twice")
     levels = [int(level) for level in args.levels.split(",")]
+    profiled = (args.profile_targets or targets[0].spec).split(",")
+    if args.profile and not set(profiled) <= {t.spec for t in targets}:
+        raise SystemExit(f"--profile-targets must be among --targets: {profiled}")
     extra_env = dict(item.split("=", 1) for item in args.server_env)
     server_cpu, client_cpu = (0, 1) if args.pin else (None, None)
     (RESULTS / "logs").mkdir(parents=True, exist_ok=True)
@@ -718,9 +738,8 @@ def main() -> None:
                     runs[server.target.spec][level].append(result)
             print(f"round {n + 1}/{args.rounds} done; load average {load_average()}", flush=True)
         if args.profile:
-            chosen = (args.profile_targets or targets[0].spec).split(",")
             for server in servers:
-                if server.target.spec in chosen:
+                if server.target.spec in profiled:
                     profiles[server.target.spec] = profile(
                         server, args.profile, args.profile_concurrency, stamp
                     )
@@ -791,7 +810,7 @@ def compare(
     for t in targets:
         if t.kind != "webhook" or t.middleware:
             continue
-        checks = met[t.spec] = {}
+        checks: dict[str, bool] = {}
         if peer:
             versus = [ratios[f"{t.spec}/{peer} c{level}"] for level in levels]
             checks["1.5x_alice_scripts"] = all(r["rps"] >= 1.5 for r in versus)
@@ -799,6 +818,8 @@ def compare(
         if ceiling:
             versus = [ratios[f"{t.spec}/{ceiling} c{level}"] for level in levels]
             checks["70pct_of_trivial"] = all(r["rps"] >= 0.7 for r in versus)
+        if checks:
+            met[t.spec] = checks
     return {"roles": {"ours": ours, "peer": peer, "ceiling": ceiling}, "ratios": ratios} | (
         {"targets_met": met} if met else {}
     )

@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 
     result = {
         "workload": "pages",
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "requests": requests,
         "pages": rows,
         "query_count_constant": {

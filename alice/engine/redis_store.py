@@ -14,9 +14,11 @@ Per session, three keys that share a hash slot (the session id is their hash tag
 The meta and turns keys expire after the idle timeout, refreshed on every turn. A request
 costs two round trips: one script takes the lock and reads the meta, another writes the
 turn, the meta and the TTLs and frees the lock, each only if the lock is still this
-request's. Both go over one connection taken from the client's pool for the whole request,
-with the commands packed here: redis-py's per-command path (a pool checkout, its generic
-packing, instrumentation) costs more CPU than the round trip itself (bench/alice_replay.py).
+request's. Both go over one connection kept by the store for the whole request, with the
+commands packed here: redis-py's per-command path (a pool checkout that polls the socket,
+its generic packing, instrumentation) costs more CPU than the round trip itself
+(bench/alice_replay.py). A connection that fails is dropped; the lock is then tried once
+more on a new one (the script takes a lock that already holds its token as taken).
 """
 
 import hashlib
@@ -36,7 +38,8 @@ __all__ = ["RedisSessionStore"]
 
 # KEYS: lock, meta. ARGV: token, lock TTL (ms). Returns the meta fields, or the lock's PTTL.
 _ACQUIRE = """
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+   and redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.call('PTTL', KEYS[1])
 end
 return redis.call('HMGET', KEYS[2], 'rev', 'turns', 'mid', 'resp', 'over')
@@ -161,6 +164,8 @@ class RedisSessionStore(DurableSessionStore):
         self.client = client
         self.key_prefix = key_prefix
         self.lock_ttl = lock_ttl
+        # Connections between requests, most recently used last (list operations are atomic).
+        self._idle: list[Connection] = []
 
     def keys(self, session_id: str) -> tuple[str, str, str]:
         """Return the session's lock, meta and turns keys."""
@@ -173,14 +178,19 @@ class RedisSessionStore(DurableSessionStore):
         ttl_ms = math.ceil(self.lock_ttl * 1000)
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.002
-        pool = self.client.connection_pool
-        try:
-            connection = pool.get_connection()
-        except redis.RedisError as exc:
-            raise SessionStoreError(f"Redis: {exc}") from exc
+        connection = self._take()
+        retried = False
         try:
             while True:
-                reply = _acquire(connection, keys[:2], token, ttl_ms)
+                try:
+                    reply = _acquire(connection, keys[:2], token, ttl_ms)
+                except (redis.ConnectionError, redis.TimeoutError):
+                    if retried:
+                        raise
+                    # A connection that broke while idle (e.g. Redis restarted): once more.
+                    retried = True
+                    connection.disconnect()
+                    continue
                 if isinstance(reply, list):
                     return _RedisHandle(_session(session_id, reply), connection, keys, token)
                 # Another process holds the session: poll, backing off, until the deadline.
@@ -233,11 +243,21 @@ class RedisSessionStore(DurableSessionStore):
         finally:
             self._give_back(handle.connection, error)
 
+    def _take(self) -> Connection:
+        """Return an idle connection, or a new one (it connects on first use)."""
+        try:
+            return self._idle.pop()
+        except IndexError:
+            pool = self.client.connection_pool
+            return pool.connection_class(**pool.connection_kwargs)
+
     def _give_back(self, connection: Connection, error: BaseException | None) -> None:
-        """Return *connection* to the pool; drop its socket if an error left it unusable."""
-        if isinstance(error, (redis.ConnectionError, redis.TimeoutError)):
+        """Keep *connection* for another request, unless an error left it unusable."""
+        if error is not None and not isinstance(error, (SessionBusy, redis.ResponseError)):
+            # A reply may still be on its way: never reuse the connection.
             connection.disconnect()
-        self.client.connection_pool.release(connection)
+            return
+        self._idle.append(connection)
 
     def _read(self, session_id: str) -> Session | None:
         try:

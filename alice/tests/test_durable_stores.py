@@ -359,3 +359,17 @@ def test_a_script_redis_does_not_know_is_sent_whole_once(backend):
         assert script(connection, (), "second") == "second"  # EVALSHA
     finally:
         store.client.connection_pool.release(connection)
+
+
+@pytest.mark.parametrize("backend", ["redis"], indirect=True)
+def test_a_connection_broken_while_idle_is_replaced(backend):
+    """After Redis closed the store's idle connection (a restart), requests still succeed."""
+    store = backend()
+    skill = skills.counter.using(store)
+    session_id = str(uuid.uuid4())
+    assert text_of(skill.handle(request_for(session_id, 0, new=True))) == "1"
+    (idle,) = store._idle
+    idle.send_command("CLIENT", "ID")
+    store.client.client_kill_filter(_id=idle.read_response())
+    assert text_of(skill.handle(request_for(session_id, 1, "x"))) == "2"
+    assert text_of(skill.handle(request_for(session_id, 2, "x"))) == "3"

@@ -412,3 +412,49 @@ def test_suggest_buttons_survive_replay():
 
     replies = DialogClient(replaying(skill)).dialog("да", "нет", "да")
     assert all(reply.titles == ["Да", "Нет"] for reply in replies)
+
+
+# The example of docs/alice.md, "Dialogs are replayed".
+
+prizes: list[str] = []
+emails: list[tuple] = []
+
+guessing = Skill("alice.tests.guessing")
+
+
+@guessing.script
+def guess_my_number():
+    started = recorded(time.time)  # the first run's time, on every replay
+    secret = recorded(random.randint, 1, 100)  # or request.random.randint(1, 100)
+    yield say("Я загадала число от 1 до 100. Угадаете?")
+    while not request.numbers or request.numbers[0] != secret:
+        if not request.numbers:
+            yield say("Скажите число")
+        else:
+            yield say("Больше!" if request.numbers[0] < secret else "Меньше!")
+    prize = recorded(lambda: prizes[0])
+    recorded(lambda user_id, prize: emails.append((user_id, prize)), request.user_id, prize)
+    seconds = round(recorded(time.time) - started)
+    yield say(f"Угадали за {seconds} с! Ваш приз: {prize}.", end_session=True)
+
+
+def test_the_documented_example_plays_to_the_end_with_every_turn_replayed():
+    """Binary search on the example: each hint comes from the recorded secret; one email."""
+    prizes[:] = ["кружка"]
+    emails.clear()
+    client = DialogClient(guessing, replay=True)
+    assert client.start().text == "Я загадала число от 1 до 100. Угадаете?"
+    assert client.say("не знаю").text == "Скажите число"
+    lo, hi = 1, 100
+    while True:
+        guess = (lo + hi) // 2
+        reply = client.say(str(guess))
+        if reply.end_session:
+            break
+        if reply.text == "Больше!":
+            lo = guess + 1
+        else:
+            assert reply.text == "Меньше!"
+            hi = guess - 1
+    assert reply.text.endswith("Ваш приз: кружка.")
+    assert emails == [(client.user_id, "кружка")]

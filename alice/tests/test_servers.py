@@ -6,12 +6,19 @@ Each test runs on Redis (needs REDIS_URL) and on the database store: the test Po
 database when the suite runs on PostgreSQL, else a SQLite file the processes share.
 """
 
+import contextlib
+import http.client
 import json
 import os
 import random
+import re
+import shutil
+import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,7 +28,7 @@ from django.conf import settings
 from django.db import connection
 
 from .conftest import REPO_ROOT, skip_unless_ci
-from .servers import Server
+from .servers import PING, Server, free_port
 from .test_engine import request_for
 
 pytestmark = [pytest.mark.servers]
@@ -231,3 +238,98 @@ def test_two_requests_sent_to_two_servers_at_once_are_served_in_turn(start_serve
     )
     assert sorted(text(result) for result in results) == ["2", "3"]
     assert text(first.post("/test/slow/", request_for(session_id, 3, "c"))) == "4"
+
+
+def free_port_pair() -> int:
+    """Return a port p such that p and p + 1 are free now."""
+    for _ in range(50):
+        port = free_port()
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no two consecutive free ports")
+
+
+def post_through(port: int, data: dict) -> tuple[dict, str]:
+    """POST to /alice/ on *port*; return the answer and the upstream nginx chose."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(
+            "POST", "/alice/", json.dumps(data).encode(), {"Content-Type": "application/json"}
+        )
+        response = connection.getresponse()
+        body = response.read()
+        assert response.status == 200, body
+        return json.loads(body), response.getheader("X-Alice-Upstream", "")
+    finally:
+        connection.close()
+
+
+def test_the_deployment_recipe_serves_dialogs_round_robin(server_env, tmp_path):
+    """deploy/alice/cluster.py: two processes behind nginx's round robin, one killed midway
+    (and started again by the runner): every dialog completes, on both processes."""
+    if not (shutil.which("nginx") or os.path.exists("/usr/sbin/nginx")):
+        skip_unless_ci("nginx is not installed")
+    base, port = free_port_pair(), free_port()
+    log_path = tmp_path / "cluster.log"
+    with log_path.open("wb") as log:
+        cluster = subprocess.Popen(
+            [
+                sys.executable,
+                "deploy/alice/cluster.py",
+                *("--processes", "2", "--base-port", str(base), "--port", str(port)),
+                *("--run-dir", str(tmp_path / "run")),
+            ],
+            cwd=REPO_ROOT,
+            env=server_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+
+        def wait_for_both_processes() -> None:
+            upstreams: set[str] = set()
+            deadline = time.monotonic() + 60
+            while len(upstreams) < 2:
+                assert cluster.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, log_path.read_text()
+                try:
+                    upstreams.add(post_through(port, PING)[1])
+                except (OSError, AssertionError, ValueError):
+                    time.sleep(0.2)
+
+        wait_for_both_processes()
+        for seed in range(20):
+            session_id = f"cluster-{seed}-{uuid.uuid4().hex[:8]}"
+            served_by = set()
+            for message_id, (utterance, expected) in enumerate(readme_dialog(seed)):
+                if seed == 10 and message_id == 2:
+                    pid = re.findall(rf"gunicorn on {base}, pid (\d+)", log_path.read_text())[-1]
+                    os.killpg(int(pid), signal.SIGKILL)  # a crash mid-dialog
+                request = request_for(session_id, message_id, utterance, new=message_id == 0)
+                response, upstream = post_through(port, request)
+                assert text(response) == expected, (session_id, message_id)
+                served_by.add(upstream)
+            assert response["response"]["end_session"]
+            if seed == 10:  # the other process finished it; the runner restarts the killed one
+                deadline = time.monotonic() + 30
+                while f"gunicorn on {base} exited" not in log_path.read_text():
+                    assert time.monotonic() < deadline, log_path.read_text()
+                    time.sleep(0.1)
+                wait_for_both_processes()
+            else:
+                assert len(served_by) == 2, served_by
+    finally:
+        os.killpg(cluster.pid, signal.SIGTERM)  # the runner stops its processes
+        try:
+            cluster.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(cluster.pid, signal.SIGKILL)
+            cluster.wait(10)
+        for pid in re.findall(r"pid (\d+)", log_path.read_text()):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(pid), signal.SIGKILL)

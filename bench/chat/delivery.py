@@ -184,7 +184,7 @@ async def run_server(kind: str, args, env: dict, data: dict) -> dict:
 async def run(args, env: dict, data: dict) -> dict:
     results = {
         "workload": "chat-delivery",
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
         "cores": os.cpu_count(),
         "loadavg_start": os.getloadavg(),
         "params": {

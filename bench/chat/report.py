@@ -40,7 +40,8 @@ def fmt(value) -> str:
 def save(name: str, result: dict) -> Path:
     """Write *result* to bench/results/<name>-<time>.json and print it as one line."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    path = RESULTS / f"{name}-{stamp}.json"
     path.write_text(json.dumps(result, indent=2, default=str))
     print(json.dumps(result, default=str, separators=(",", ":")))
     return path
