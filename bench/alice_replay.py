@@ -235,12 +235,19 @@ TICKS = os.sysconf("SC_CLK_TCK")
 class Gunicorn:
     """One gunicorn process serving the project on a free port."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], threads: int = 8) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         command = [sys.executable, "-m", "gunicorn", "myproject.wsgi:application"]
-        command += ["--workers", "1", "--threads", "8", "--bind", f"127.0.0.1:{self.port}"]
+        command += [
+            "--workers",
+            "1",
+            "--threads",
+            str(threads),
+            "--bind",
+            f"127.0.0.1:{self.port}",
+        ]
         command += ["--log-level", "warning"]
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
         deadline = time.monotonic() + 60
@@ -359,7 +366,9 @@ def http_load(servers: list[Gunicorn], count: int, clients: int = 8) -> dict[str
     }
 
 
-def over_http(database_url: str, redis_url: str, prefix: str, count: int) -> dict[str, Any]:
+def over_http(
+    database_url: str, redis_url: str, prefix: str, count: int, threads: int
+) -> dict[str, Any]:
     """Measure the webhook under gunicorn for each store, one process and round robin."""
     env = {
         **os.environ,
@@ -378,7 +387,8 @@ def over_http(database_url: str, redis_url: str, prefix: str, count: int) -> dic
     results = {}
     for store, processes in setups:
         servers = [
-            Gunicorn({**env, "ALICE_SESSION_STORE": STORE_PATHS[store]}) for _ in range(processes)
+            Gunicorn({**env, "ALICE_SESSION_STORE": STORE_PATHS[store]}, threads)
+            for _ in range(processes)
         ]
         try:
             http_load(servers, max(50, count // 10))  # warm up
@@ -415,17 +425,23 @@ def main() -> None:
     parser.add_argument("--database", default=None, help="URL (default: a temp SQLite file)")
     parser.add_argument("--http", action="store_true", help="measure over HTTP instead")
     parser.add_argument("--http-dialogs", type=int, default=1000, help="dialogs per setup")
+    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn process")
     args = parser.parse_args()
 
     prefix = f"bench-{uuid.uuid4().hex[:10]}:"
     database = setup_django(args.database, args.redis, prefix)
     if args.http:
         try:
-            results = over_http(os.environ["DATABASE_URL"], args.redis, prefix, args.http_dialogs)
+            results = over_http(
+                os.environ["DATABASE_URL"], args.redis, prefix, args.http_dialogs, args.threads
+            )
         finally:
             cleanup(prefix, "alice.scripts.acquaintance")
         print(f"Python {sys.version.split()[0]}; database: {database}; load {load()}")
-        print("\nOver HTTP: gunicorn, 1 worker x 8 threads; README dialogs, 8 client threads")
+        print(
+            f"\nOver HTTP: gunicorn, 1 worker x {args.threads} threads; README dialogs, "
+            "8 client threads"
+        )
         print(
             f"{'setup':<24}{'requests':>9}{'req/s':>8}{'server CPU µs/req':>19}{'vs memory':>11}"
         )
@@ -434,7 +450,14 @@ def main() -> None:
                 f"{name:<24}{r['requests']:>9}{r['rps']:>8}{r['server_cpu_us_per_request']:>19}"
                 f"{r['cpu_vs_memory']:>11.2f}"
             )
-        save({"python": sys.version.split()[0], "database": database, "http": results})
+        save(
+            {
+                "python": sys.version.split()[0],
+                "database": database,
+                "threads": args.threads,
+                "http": results,
+            }
+        )
         return
     from alice.engine.morphology import warm_up
 

@@ -99,6 +99,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})["init_command"] = (
         "PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;"
     )
+elif (
+    DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    and not DATABASES["default"]["CONN_MAX_AGE"]
+    and env_bool("DATABASE_POOL", True)
+):
+    # Under ASGI each request runs in a thread of its own, so persistent
+    # connections (CONN_MAX_AGE) would pile up, and without them every query
+    # batch (each chat message) paid for a new PostgreSQL backend. psycopg's
+    # pool keeps a few connections and lends them to whichever thread asks.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "10")),
+        "timeout": 10,
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

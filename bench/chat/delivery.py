@@ -13,7 +13,7 @@ from collections import Counter
 
 from .client import LoadClient, Target, percentile
 from .env import RESULTS
-from .mix import Meters
+from .meters import Meters
 from .report import print_profile, ratio, table
 from .servers import Profiler, ServerGroup
 
