@@ -17,6 +17,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from . import events, selectors, services
+from .models import Thread
 from .ratelimit import TokenBucket
 
 logger = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ class BaseConsumer(AsyncWebsocketConsumer):
         await self.send_json({"type": "pong"})
 
     async def send_json(self, content: dict) -> None:
-        await self.send(text_data=json.dumps(content, ensure_ascii=False))
+        await self.send(text_data=events.to_json(content))
 
     async def send_error(self, code: str, detail: str, client_id: str | None = None) -> None:
         frame = {"type": "error", "code": code, "detail": detail}
@@ -160,10 +161,18 @@ class ChatConsumer(BaseConsumer):
 
     async def authorize(self) -> bool:
         thread_id = self.scope["url_route"]["kwargs"]["thread_id"]
-        self.thread = await database_sync_to_async(selectors.thread_for_participant)(
-            thread_id=thread_id, user=self.user
+        self.thread, self.participants = await database_sync_to_async(self._thread_for_user)(
+            thread_id
         )
         return self.thread is not None
+
+    def _thread_for_user(self, thread_id: int) -> tuple[Thread | None, dict[int, str]]:
+        thread = selectors.thread_for_participant(thread_id=thread_id, user=self.user)
+        if thread is None:
+            return None, {}
+        # Kept for the socket's life: a thread's participants never change, and
+        # handing them to message_create saves a query per message.
+        return thread, selectors.thread_participants(thread=thread)
 
     def groups_to_join(self) -> list[str]:
         return [events.thread_group(self.thread.pk)]
@@ -176,7 +185,11 @@ class ChatConsumer(BaseConsumer):
             # Saved, counted and broadcast (after commit) by the service; this
             # socket gets its own message back through the thread's group.
             await database_sync_to_async(services.message_create)(
-                sender=self.user, thread=self.thread, text=text, client_id=client_id
+                sender=self.user,
+                thread=self.thread,
+                text=text,
+                client_id=client_id,
+                participants=self.participants,
             )
         except services.MessageError:
             raise
@@ -213,7 +226,7 @@ class ChatConsumer(BaseConsumer):
                 _payloads, more = await self.replay(self.last_id)
             return
         self.last_id = message["id"]
-        await self.send_json(events.message_for_user(message, self.user.pk))
+        await self.send(text_data=events.message_text_for_user(event, self.user.pk))
 
     async def replay(self, after: int) -> tuple[list[dict], bool]:
         """Send up to SYNC_LIMIT stored messages after *after*; return them and "more"."""

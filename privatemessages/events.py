@@ -5,6 +5,7 @@ This module alone knows what goes over the channel layer; the consumer only
 forwards what it receives here (see docs/protocol.md).
 """
 
+import json
 import logging
 from datetime import UTC, datetime
 
@@ -61,23 +62,33 @@ def message_for_user(payload: dict, user_id: int) -> dict:
     return {**payload, "client_id": None}
 
 
-def thread_payload(message: Message, *, for_user_id: int, partner: str, total: int) -> dict:
-    """Return the thread-list update one participant receives for *message*."""
-    return {
+def thread_payloads(message: Message, *, participants: dict[int, str], total: int) -> dict:
+    """
+    Return the thread-list update each participant receives for *message*:
+    participant id -> payload. *participants* maps user id to username.
+    """
+    # The same for every participant but "partner" and "outgoing": built once.
+    common = {
         "type": "thread",
         "thread": message.thread_id,
         "url": message.thread.get_absolute_url(),
-        "partner": partner,
         "total": total,
         "last_message": message_payload(message),
         "preview": Truncator(message.text).chars(selectors.PREVIEW_LENGTH),
-        "outgoing": message.sender_id == for_user_id,
+    }
+    return {
+        user_id: {
+            **common,
+            "partner": next((name for uid, name in participants.items() if uid != user_id), ""),
+            "outgoing": message.sender_id == user_id,
+        }
+        for user_id in participants
     }
 
 
 def thread_summary_payload(summary: selectors.ThreadSummary) -> dict:
     """
-    Return one line of the thread list in the shape of thread_payload (its
+    Return one line of the thread list in the shape of thread_payloads (its
     ``last_message`` carries only ``id`` and ``created``), for a resync.
     """
     created = summary.last_message_created
@@ -125,20 +136,43 @@ def broadcast_message_created(
 async def _send_all(layer, message, client_id, participants, total, prev_id) -> None:
     await layer.group_send(
         thread_group(message.thread_id),
-        {
-            "type": "chat.message",
-            "message": message_payload(message, client_id=client_id),
-            "prev_id": prev_id,
-        },
+        chat_message_event(message_payload(message, client_id=client_id), prev_id=prev_id),
     )
-    for user_id, _username in participants.items():
-        partner = next((name for uid, name in participants.items() if uid != user_id), "")
-        await layer.group_send(
-            user_group(user_id),
-            {
-                "type": "thread.update",
-                "thread": thread_payload(
-                    message, for_user_id=user_id, partner=partner, total=total
-                ),
-            },
-        )
+    for user_id, payload in thread_payloads(
+        message, participants=participants, total=total
+    ).items():
+        await layer.group_send(user_group(user_id), {"type": "thread.update", "thread": payload})
+
+
+def chat_message_event(payload: dict, *, prev_id: int | None) -> dict:
+    """
+    Return the group event for the message *payload*, with its JSON text for
+    every receiving socket serialised here once rather than by each socket.
+    """
+    event = {
+        "type": "chat.message",
+        "message": payload,
+        "prev_id": prev_id,
+        # Other users' sockets get no client_id (see message_for_user).
+        "text": to_json({**payload, "client_id": None}),
+    }
+    if payload.get("client_id") is not None:
+        event["sender_text"] = to_json(payload)
+    return event
+
+
+def message_text_for_user(event: dict, user_id: int) -> str:
+    """Return the JSON text of a ``chat.message`` event as *user_id* receives it."""
+    message = event["message"]
+    if message.get("client_id") is not None and message.get("sender_id") == user_id:
+        text = event.get("sender_text")
+    else:
+        text = event.get("text")
+    if text is None:  # an event built without its texts
+        text = to_json(message_for_user(message, user_id))
+    return text
+
+
+def to_json(content: dict) -> str:
+    """Return *content* as the text of a WebSocket frame."""
+    return json.dumps(content, ensure_ascii=False)

@@ -111,6 +111,12 @@ def thread_for_participant(*, thread_id: int, user: AbstractBaseUser) -> Thread 
     return Thread.objects.filter(pk=thread_id, participants=user).first()
 
 
+def thread_participants(*, thread: Thread) -> dict[int, str]:
+    """Return the participants of *thread*: user id -> username."""
+    User = get_user_model()
+    return dict(thread.participants.values_list("pk", User.USERNAME_FIELD))
+
+
 def messages_after(*, thread_id: int, after_id: int, limit: int = 500) -> list[Message]:
     """Return up to *limit* messages of the thread with id > *after_id*, oldest first."""
     return list(

@@ -9,7 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from . import counters, events
+from . import counters, events, selectors
 from .models import Message, Thread
 
 # Longer than a UUID in any notation, short enough to index.
@@ -102,6 +102,7 @@ def message_create(
     thread: Thread,
     text: object,
     client_id: str | None = None,
+    participants: dict[int, str] | None = None,
 ) -> Message:
     """
     Save a message from *sender* in *thread*, then (after commit) count it and
@@ -110,10 +111,15 @@ def message_create(
     Idempotent per *client_id*: sending the same client_id again (a tab that
     resends after a reconnect) returns the message saved the first time, and
     saves and announces nothing.
+
+    *participants* (user id -> username, as selectors.thread_participants
+    returns it) saves a query for a caller that already knows them, such as a
+    socket that checked them when it opened; without it they are read here.
     """
     text = clean_message_text(text)
     client_id = clean_client_id(client_id)
-    participants = dict(thread.participants.values_list("id", "username"))
+    if participants is None:
+        participants = selectors.thread_participants(thread=thread)
     if sender.pk not in participants:
         raise MessageError("not_participant", "Вы не участник этого диалога.")
     now = timezone.now()
@@ -122,13 +128,9 @@ def message_create(
             # The UPDATE locks the thread row until commit, so messages of one
             # thread commit in id order: a client that has seen id N can ask for
             # "everything after N" and never miss a message committed later.
-            Thread.objects.filter(pk=thread.pk).update(last_message=now)
-            if client_id:
-                existing = _message_with_client_id(sender=sender, client_id=client_id)
-                if existing is not None:
-                    # Undo the last_message bump: nothing new was sent.
-                    transaction.set_rollback(True)
-                    return _check_same_thread(existing, thread)
+            if not Thread.objects.filter(pk=thread.pk).update(last_message=now):
+                # Deleted since the caller read it (a socket keeps its thread).
+                raise MessageError("not_participant", "Вы не участник этого диалога.")
             # Read under the lock: the thread's newest message before this one.
             # Receivers compare it with the last id they delivered to notice a
             # missed or reordered live event (see consumers.ChatConsumer).
@@ -138,6 +140,9 @@ def message_create(
                 .values_list("id", flat=True)
                 .first()
             ) or 0
+            # A resent client_id fails the unique constraint here rather than
+            # costing every message a lookup first; the rollback also undoes
+            # the last_message bump, and the handler below returns the original.
             message = Message.objects.create(
                 thread=thread, sender=sender, text=text, created=now, client_id=client_id
             )
@@ -150,8 +155,8 @@ def message_create(
                 robust=True,
             )
     except IntegrityError:
-        # The same client_id committed by a concurrent call (possible where the
-        # database does not lock the thread row, e.g. SQLite) or in another thread.
+        # The same client_id saved before: by an earlier send, a concurrent
+        # call, or in another thread.
         existing = client_id and _message_with_client_id(sender=sender, client_id=client_id)
         if not existing:
             raise

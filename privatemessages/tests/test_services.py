@@ -1,10 +1,12 @@
 import asyncio
+import json
 from unittest import mock
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from privatemessages import events, services
 from privatemessages.models import Message, Thread
@@ -176,3 +178,51 @@ def test_a_failing_fan_out_does_not_fail_the_sender(
         )
     assert response.status_code == 302
     assert Message.objects.count() == 1
+
+
+def test_a_resent_client_id_returns_the_original_and_announces_nothing(
+    anna, thread, django_capture_on_commit_callbacks
+):
+    first = message_create(sender=anna, thread=thread, text="раз", client_id="c-1")
+    thread.refresh_from_db()
+    bumped = thread.last_message
+    with django_capture_on_commit_callbacks() as callbacks:
+        again = message_create(sender=anna, thread=thread, text="раз", client_id="c-1")
+    assert again == first
+    assert callbacks == []
+    assert Message.objects.count() == 1
+    thread.refresh_from_db()
+    assert thread.last_message == bumped
+
+
+def test_a_caller_that_knows_the_participants_saves_the_queries(anna, boris, thread):
+    """Given the participants, a message costs one SELECT (the previous id) and two writes."""
+    participants = {anna.pk: "anna", boris.pk: "boris"}
+    with CaptureQueriesContext(connection) as queries:
+        message_create(
+            sender=anna, thread=thread, text="hi", client_id="c-2", participants=participants
+        )
+    statements = [q["sql"].split(None, 1)[0] for q in queries.captured_queries]
+    statements = [s for s in statements if s not in ("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT")]
+    assert statements == ["UPDATE", "SELECT", "INSERT"]
+
+
+def test_a_message_to_a_deleted_thread_is_refused(anna, boris, thread):
+    participants = {anna.pk: "anna", boris.pk: "boris"}
+    Thread.objects.filter(pk=thread.pk).delete()
+    with pytest.raises(MessageError) as error:
+        message_create(sender=anna, thread=thread, text="hi", participants=participants)
+    assert error.value.code == "not_participant"
+    assert Message.objects.count() == 0
+
+
+def test_a_chat_event_carries_the_text_each_socket_sends(anna, boris, thread):
+    message = message_create(sender=anna, thread=thread, text="тест", client_id="c-3")
+    payload = events.message_payload(message, client_id="c-3")
+    event = events.chat_message_event(payload, prev_id=0)
+    for user in (anna, boris):
+        expected = events.message_for_user(payload, user.pk)
+        assert json.loads(events.message_text_for_user(event, user.pk)) == expected
+    # An event built without its texts (another process) is serialised on delivery.
+    bare = {"type": "chat.message", "message": payload, "prev_id": 0}
+    assert json.loads(events.message_text_for_user(bare, boris.pk))["client_id"] is None
