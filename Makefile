@@ -45,6 +45,9 @@ format: install-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+## Every benchmark (bench/README.md); none is part of the test suite.
+bench: bench-alice bench-chat
+
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
 
