@@ -15,15 +15,20 @@ directory (deploy/run/ by default). See docs/deploy.md.
 
 import argparse
 import os
-import re
-import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+
+from deploy.supervisor import (  # noqa: E402
+    Supervisor,
+    find_nginx,
+    prepare_nginx,
+    render_nginx_config,
+)
+
 TEMPLATE = Path(__file__).resolve().parent / "nginx.conf.template"
 
 MIME_TYPES = """types {
@@ -40,42 +45,17 @@ MIME_TYPES = """types {
 """
 
 
-def render_nginx_config(
-    *,
-    listen: str,
-    upstreams: list[str],
-    run_dir: Path,
-    static_root: Path | None,
-    access_log: bool = False,
-) -> str:
-    """Return the nginx config for *upstreams* ("host:port"), from the template."""
+def static_location(static_root: Path | None) -> str:
+    """Return the nginx location block for /static/."""
     if static_root is None:
         # Django (WhiteNoise) serves /static/ through the upstreams.
-        static_location = "        # /static/ is served by Django (WhiteNoise)."
-    else:
-        static_location = (
-            "        location /static/ {\n"
-            f"            alias {static_root}/;\n"
-            "            expires 1h;\n"
-            "        }"
-        )
-    values = {
-        "run_dir": str(run_dir),
-        "mime_types": str(run_dir / "mime.types"),
-        "access_log": str(run_dir / "access.log") if access_log else "off",
-        "listen": listen,
-        "upstream_servers": "\n".join(
-            f"        server {address} max_fails=1 fail_timeout=2s;" for address in upstreams
-        ),
-        "static_location": static_location,
-    }
-    text = TEMPLATE.read_text()
-    for name, value in values.items():
-        text = text.replace(f"@{name}@", value)
-    leftover = re.findall(r"@\w+@", text)
-    if leftover:
-        raise ValueError(f"unfilled placeholders in {TEMPLATE}: {leftover}")
-    return text
+        return "        # /static/ is served by Django (WhiteNoise)."
+    return (
+        "        location /static/ {\n"
+        f"            alias {static_root}/;\n"
+        "            expires 1h;\n"
+        "        }"
+    )
 
 
 def daphne_command(host: str, port: int) -> list[str]:
@@ -95,68 +75,6 @@ def daphne_command(host: str, port: int) -> list[str]:
 
 def manage(*args: str) -> None:
     subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *args], cwd=BASE_DIR, check=True)
-
-
-class Supervisor:
-    """Start the processes, restart a daphne that exits, stop all on a signal."""
-
-    def __init__(self, daphnes: dict[int, list[str]], nginx: list[str]) -> None:
-        self.daphnes = daphnes
-        self.nginx_command = nginx
-        self.running: dict[int, subprocess.Popen] = {}
-        self.nginx: subprocess.Popen | None = None
-        self.stopping = False
-
-    def _spawn(self, command: list[str]) -> subprocess.Popen:
-        return subprocess.Popen(command, cwd=BASE_DIR)
-
-    def run(self) -> int:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, self._on_signal)
-        try:
-            for port, command in self.daphnes.items():
-                self.running[port] = self._spawn(command)
-                print(f"cluster: daphne on port {port}, pid {self.running[port].pid}", flush=True)
-            self.nginx = self._spawn(self.nginx_command)
-            print(f"cluster: nginx pid {self.nginx.pid}", flush=True)
-            while not self.stopping:
-                time.sleep(0.2)
-                if self.nginx.poll() is not None and not self.stopping:
-                    print(f"cluster: nginx exited ({self.nginx.returncode})", flush=True)
-                    return 1
-                for port, process in list(self.running.items()):
-                    if process.poll() is not None and not self.stopping:
-                        print(
-                            f"cluster: daphne on port {port} exited ({process.returncode}),"
-                            " starting it again",
-                            flush=True,
-                        )
-                        time.sleep(0.5)
-                        self.running[port] = self._spawn(self.daphnes[port])
-                        print(
-                            f"cluster: daphne on port {port}, pid {self.running[port].pid}",
-                            flush=True,
-                        )
-            return 0
-        finally:
-            self._stop_all()
-
-    def _on_signal(self, signum, frame) -> None:
-        self.stopping = True
-
-    def _stop_all(self) -> None:
-        self.stopping = True
-        processes = [p for p in [self.nginx, *self.running.values()] if p is not None]
-        for process in processes:
-            if process.poll() is None:
-                process.terminate()
-        deadline = time.monotonic() + 10
-        for process in processes:
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
 
 
 def main() -> int:
@@ -183,13 +101,12 @@ def main() -> int:
             "REDIS_URL is not set: without Redis each process has its own in-memory "
             "channel layer and a message would reach only the sockets of its own process"
         )
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not os.path.exists(nginx):
+    nginx = find_nginx()
+    if nginx is None:
         parser.error("nginx is not installed (apt-get install nginx)")
 
     run_dir = args.run_dir.resolve()
-    for sub in ("tmp/client_body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
-        (run_dir / sub).mkdir(parents=True, exist_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "mime.types").write_text(MIME_TYPES)
 
     if not args.no_migrate:
@@ -197,24 +114,25 @@ def main() -> int:
     static_root = None
     if args.static == "nginx":
         manage("collectstatic", "--no-input", "--verbosity", "0")
-        sys.path.insert(0, str(BASE_DIR))
         from django.conf import settings
 
         static_root = Path(settings.STATIC_ROOT).resolve()
 
     ports = [args.base_port + i for i in range(args.processes)]
-    config = run_dir / "nginx.conf"
-    config.write_text(
+    nginx_command = prepare_nginx(
+        nginx,
+        run_dir,
         render_nginx_config(
+            TEMPLATE,
             listen=f"{args.host}:{args.port}",
             upstreams=[f"127.0.0.1:{port}" for port in ports],
             run_dir=run_dir,
-            static_root=static_root,
             access_log=args.access_log,
-        )
+            mime_types=str(run_dir / "mime.types"),
+            static_location=static_location(static_root),
+        ),
     )
-    nginx_command = [nginx, "-e", "stderr", "-p", str(run_dir), "-c", str(config)]
-    subprocess.run([*nginx_command, "-t", "-q"], check=True)
+    config = run_dir / "nginx.conf"
 
     print(
         f"cluster: http://{args.host}:{args.port}/ -> daphne on ports "
@@ -222,7 +140,7 @@ def main() -> int:
         flush=True,
     )
     daphnes = {port: daphne_command("127.0.0.1", port) for port in ports}
-    return Supervisor(daphnes, nginx_command).run()
+    return Supervisor(daphnes, nginx_command, name="cluster", kind="daphne").run()
 
 
 if __name__ == "__main__":

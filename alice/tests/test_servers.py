@@ -308,7 +308,7 @@ def test_the_deployment_recipe_serves_dialogs_round_robin(server_env, tmp_path):
             served_by = set()
             for message_id, (utterance, expected) in enumerate(readme_dialog(seed)):
                 if seed == 10 and message_id == 2:
-                    pid = re.findall(rf"gunicorn on {base}, pid (\d+)", log_path.read_text())[-1]
+                    pid = re.findall(rf"gunicorn on port {base}, pid (\d+)", log_path.read_text())[-1]
                     os.killpg(int(pid), signal.SIGKILL)  # a crash mid-dialog
                 request = request_for(session_id, message_id, utterance, new=message_id == 0)
                 response, upstream = post_through(port, request)
@@ -317,7 +317,7 @@ def test_the_deployment_recipe_serves_dialogs_round_robin(server_env, tmp_path):
             assert response["response"]["end_session"]
             if seed == 10:  # the other process finished it; the runner restarts the killed one
                 deadline = time.monotonic() + 30
-                while f"gunicorn on {base} exited" not in log_path.read_text():
+                while f"gunicorn on port {base} exited" not in log_path.read_text():
                     assert time.monotonic() < deadline, log_path.read_text()
                     time.sleep(0.1)
                 wait_for_both_processes()

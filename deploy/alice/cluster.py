@@ -14,36 +14,21 @@ from deploy/alice/nginx.conf.template into the run directory. See docs/alice.md.
 
 import argparse
 import os
-import re
-import shutil
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(BASE_DIR))
+
+from deploy.supervisor import (  # noqa: E402
+    Supervisor,
+    find_nginx,
+    prepare_nginx,
+    render_nginx_config,
+)
+
 TEMPLATE = Path(__file__).resolve().parent / "nginx.conf.template"
 MEMORY_STORE = "alice.engine.storage.MemorySessionStore"
-
-
-def render_nginx_config(*, listen: str, upstreams: list[str], run_dir: Path, access_log: bool):
-    """Return the nginx config for *upstreams* ("host:port"), from the template."""
-    values = {
-        "run_dir": str(run_dir),
-        "access_log": str(run_dir / "access.log") if access_log else "off",
-        "listen": listen,
-        "upstream_servers": "\n".join(
-            f"        server {address} max_fails=1 fail_timeout=2s;" for address in upstreams
-        ),
-    }
-    text = TEMPLATE.read_text()
-    for name, value in values.items():
-        text = text.replace(f"@{name}@", value)
-    leftover = re.findall(r"@\w+@", text)
-    if leftover:
-        raise ValueError(f"unfilled placeholders in {TEMPLATE}: {leftover}")
-    return text
 
 
 def store_problem(processes: int, env: dict[str, str]) -> str | None:
@@ -67,69 +52,6 @@ def gunicorn_command(port: int, threads: int) -> list[str]:
         *("--bind", f"127.0.0.1:{port}"),
         *("--graceful-timeout", "5", "--log-level", "warning"),
     ]
-
-
-class Supervisor:
-    """Start the processes, start again a gunicorn that exits, stop all on a signal."""
-
-    def __init__(self, servers: dict[int, list[str]], nginx: list[str], env: dict[str, str]):
-        self.servers = servers
-        self.nginx_command = nginx
-        self.env = env
-        self.running: dict[int, subprocess.Popen] = {}
-        self.nginx: subprocess.Popen | None = None
-        self.stopping = False
-
-    def _spawn(self, command: list[str]) -> subprocess.Popen:
-        # A session of its own: stopping it stops gunicorn's worker too.
-        return subprocess.Popen(command, cwd=BASE_DIR, env=self.env, start_new_session=True)
-
-    def _start(self, port: int) -> None:
-        self.running[port] = self._spawn(self.servers[port])
-        print(f"alice-cluster: gunicorn on {port}, pid {self.running[port].pid}", flush=True)
-
-    def run(self) -> int:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, self._on_signal)
-        try:
-            for port in self.servers:
-                self._start(port)
-            self.nginx = self._spawn(self.nginx_command)
-            print(f"alice-cluster: nginx pid {self.nginx.pid}", flush=True)
-            while not self.stopping:
-                time.sleep(0.2)
-                if self.nginx.poll() is not None and not self.stopping:
-                    print(f"alice-cluster: nginx exited ({self.nginx.returncode})", flush=True)
-                    return 1
-                for port, process in list(self.running.items()):
-                    if process.poll() is not None and not self.stopping:
-                        print(
-                            f"alice-cluster: gunicorn on {port} exited ({process.returncode}),"
-                            " starting it again",
-                            flush=True,
-                        )
-                        time.sleep(0.5)
-                        self._start(port)
-            return 0
-        finally:
-            self._stop_all()
-
-    def _on_signal(self, signum, frame) -> None:
-        self.stopping = True
-
-    def _stop_all(self) -> None:
-        self.stopping = True
-        processes = [p for p in [self.nginx, *self.running.values()] if p is not None]
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for process in processes:
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
 
 
 def main() -> int:
@@ -159,25 +81,24 @@ def main() -> int:
             "must run on this machine (set REDIS_URL or a PostgreSQL DATABASE_URL for more)",
             flush=True,
         )
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not os.path.exists(nginx):
+    nginx = find_nginx()
+    if nginx is None:
         parser.error("nginx is not installed (apt-get install nginx)")
 
     run_dir = args.run_dir.resolve()
-    for sub in ("tmp/client_body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
-        (run_dir / sub).mkdir(parents=True, exist_ok=True)
     ports = [args.base_port + i for i in range(args.processes)]
-    config = run_dir / "nginx.conf"
-    config.write_text(
+    nginx_command = prepare_nginx(
+        nginx,
+        run_dir,
         render_nginx_config(
+            TEMPLATE,
             listen=f"{args.host}:{args.port}",
             upstreams=[f"127.0.0.1:{port}" for port in ports],
             run_dir=run_dir,
             access_log=args.access_log,
-        )
+        ),
     )
-    nginx_command = [nginx, "-e", "stderr", "-p", str(run_dir), "-c", str(config)]
-    subprocess.run([*nginx_command, "-t", "-q"], check=True)
+    config = run_dir / "nginx.conf"
     if args.check:
         print(f"alice-cluster: {config} is valid", flush=True)
         return 0
@@ -187,7 +108,7 @@ def main() -> int:
         flush=True,
     )
     servers = {port: gunicorn_command(port, args.threads) for port in ports}
-    return Supervisor(servers, nginx_command, env).run()
+    return Supervisor(servers, nginx_command, name="alice-cluster", kind="gunicorn", env=env).run()
 
 
 if __name__ == "__main__":

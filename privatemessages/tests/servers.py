@@ -222,7 +222,8 @@ class Cluster:
         try:
             self.process.wait(20)
         except subprocess.TimeoutExpired:
-            # Its children share its process group (its own session).
+            # A runner stuck in its shutdown: kill it (its servers run in sessions
+            # of their own and have had the SIGTERM already).
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
