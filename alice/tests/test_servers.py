@@ -308,7 +308,8 @@ def test_the_deployment_recipe_serves_dialogs_round_robin(server_env, tmp_path):
             served_by = set()
             for message_id, (utterance, expected) in enumerate(readme_dialog(seed)):
                 if seed == 10 and message_id == 2:
-                    pid = re.findall(rf"gunicorn on port {base}, pid (\d+)", log_path.read_text())[-1]
+                    started = rf"gunicorn on port {base}, pid (\d+)"
+                    pid = re.findall(started, log_path.read_text())[-1]
                     os.killpg(int(pid), signal.SIGKILL)  # a crash mid-dialog
                 request = request_for(session_id, message_id, utterance, new=message_id == 0)
                 response, upstream = post_through(port, request)
