@@ -31,6 +31,16 @@ class Target:
     session_key: str | None
     thread: int
 
+    @classmethod
+    def chat(cls, port: int, thread: int, session_key: str | None) -> "Target":
+        """The chat page's socket of *thread* on the server at *port*."""
+        return cls(
+            url=f"ws://127.0.0.1:{port}/ws/messages/{thread}/",
+            origin=f"http://127.0.0.1:{port}",
+            session_key=session_key,
+            thread=thread,
+        )
+
 
 @dataclass
 class Socket:

@@ -15,7 +15,7 @@ from .client import LoadClient, Target, percentile
 from .env import RESULTS
 from .meters import Meters
 from .report import print_profile, ratio, table
-from .servers import Profiler, ServerGroup
+from .servers import Profiler, server_group
 
 WARM_SOCKETS = 20
 COLUMNS = [
@@ -75,25 +75,13 @@ def targets_for(kind: str, ports: list[int], data: dict, tabs: int) -> list[Targ
         # The ceiling has no broker: one room lives in one process.
         port = ports[0] if kind == "ceiling" else ports[i % len(ports)]
         user = a if i % 2 == 0 or i == tabs else b
-        targets.append(
-            Target(
-                url=f"ws://127.0.0.1:{port}/ws/messages/{thread}/",
-                origin=f"http://127.0.0.1:{port}",
-                session_key=user.session_key,
-                thread=thread,
-            )
-        )
+        targets.append(Target.chat(port, thread, user.session_key))
     return targets
 
 
 async def run_server(kind: str, args, env: dict, data: dict) -> dict:
     out: dict = {"kind": kind, "procs": args.procs}
-    group = ServerGroup(
-        kind,
-        args.procs,
-        {**env, **args.ours_env} if kind == "ours" else env,
-        server=args.server if kind == "ours" else "daphne",
-    )
+    group = server_group(kind, args, env)
     client = LoadClient()
     try:
         group.start()

@@ -17,7 +17,7 @@ from .client import LoadClient, Target, percentile
 from .env import RESULTS
 from .meters import Meters
 from .report import print_profile, ratio, table
-from .servers import Profiler, ServerGroup
+from .servers import Profiler, ServerGroup, server_group
 
 # Doubling from a rate every server here sustains; each server stops climbing
 # after its first unclean step.
@@ -117,14 +117,7 @@ def targets_for(kind: str, ports: list[int], data: dict, seed: int = 1) -> list[
         thread = threads[i // 2]
         slot = i // 2 if kind == "ceiling" else position[i]
         port = ports[slot % len(ports)]
-        targets.append(
-            Target(
-                url=f"ws://127.0.0.1:{port}/ws/messages/{thread}/",
-                origin=f"http://127.0.0.1:{port}",
-                session_key=user.session_key,
-                thread=thread,
-            )
-        )
+        targets.append(Target.chat(port, thread, user.session_key))
     return targets
 
 
@@ -132,12 +125,7 @@ async def run_server(kind: str, args, env: dict, data: dict) -> dict:
     """Start *kind*, connect every user, climb the ladder; return the results."""
     procs = args.procs
     out: dict = {"kind": kind, "procs": procs, "steps": []}
-    group = ServerGroup(
-        kind,
-        args.procs,
-        {**env, **args.ours_env} if kind == "ours" else env,
-        server=args.server if kind == "ours" else "daphne",
-    )
+    group = server_group(kind, args, env)
     client = LoadClient()
     if kind == "ours":
         from . import fixtures

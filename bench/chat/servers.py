@@ -275,3 +275,13 @@ def _short(frame: str) -> str:
     parts = Path(file).parts
     short = "/".join(parts[-2:]) if parts else file
     return f"{name} ({short})"
+
+
+def server_group(kind: str, args, env: dict[str, str]) -> ServerGroup:
+    """The servers of *kind* as the command line asks (--procs, --server, --ours-env)."""
+    return ServerGroup(
+        kind,
+        args.procs,
+        {**env, **args.ours_env} if kind == "ours" else env,
+        server=args.server if kind == "ours" else "daphne",
+    )
