@@ -2,7 +2,6 @@
 
 import json
 import logging
-import threading
 import uuid
 
 import pytest
@@ -11,6 +10,7 @@ from alice.engine import MemorySessionStore, ProtocolError
 from alice.scripts import acquaintance
 from alice.testing import DialogClient
 from alice.tests import skills
+from alice.tests.concurrency import run_together
 
 
 def request_for(
@@ -111,26 +111,6 @@ def test_retry_does_not_rerun_a_random_choice():
 
 
 # Item 6: two requests of one session at once.
-
-
-def run_together(*calls):
-    """Run the calls in threads released at the same moment; return results or exceptions."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(i, call):
-        barrier.wait()
-        try:
-            results[i] = call()
-        except Exception as exc:
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(10)
-    return results
 
 
 def test_two_requests_of_one_session_at_once_are_serialised():

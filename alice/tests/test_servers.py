@@ -17,7 +17,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +26,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from .concurrency import run_together
 from .conftest import REPO_ROOT, skip_unless_ci
 from .servers import PING, Server, free_port
 from .test_engine import request_for
@@ -191,25 +191,6 @@ def test_a_retry_sent_to_the_other_server_gets_the_same_answer(start_servers):
     assert first.post_raw("/alice/guess-number/", encoded) == answer
     following = second.post("/alice/guess-number/", request_for(session_id, 2, "нет"))
     assert text(following).rstrip("?").endswith(" 25")
-
-
-def run_together(*calls):
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(i, call):
-        barrier.wait(10)
-        try:
-            results[i] = call()
-        except Exception as exc:
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    return results
 
 
 def test_one_request_sent_to_two_servers_at_once_advances_the_dialog_once(start_servers):

@@ -51,6 +51,9 @@ def gunicorn_command(port: int, threads: int) -> list[str]:
         *("--workers", "1", "--threads", str(threads)),
         *("--bind", f"127.0.0.1:{port}"),
         *("--graceful-timeout", "5", "--log-level", "warning"),
+        # Longer than nginx keeps idle upstream connections (60 s): otherwise gunicorn
+        # closes one nginx is about to reuse, and the retry lands on the other process.
+        *("--keep-alive", "75"),
     ]
 
 

@@ -103,13 +103,13 @@ def _tail(log: Path, lines: int = 40) -> str:
     return ""
 
 
-class ServerProcess:
-    """One daphne process serving the site on 127.0.0.1:*port*."""
+class _LoggedProcess:
+    """A process listening on 127.0.0.1:*port*, its output in *log*."""
 
-    def __init__(self, port: int, log_dir: Path, env: dict[str, str]) -> None:
+    def __init__(self, port: int, log: Path, env: dict[str, str]) -> None:
         self.port = port
+        self.log = log
         self.env = env
-        self.log = log_dir / f"daphne-{port}.log"
         self.process: subprocess.Popen | None = None
 
     @property
@@ -120,18 +120,7 @@ class ServerProcess:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    def start(self) -> "ServerProcess":
-        command = [
-            sys.executable,
-            "-m",
-            "daphne",
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--proxy-headers",
-            "myproject.asgi:application",
-        ]
+    def _spawn(self, command: list[str]) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 command,
@@ -142,6 +131,21 @@ class ServerProcess:
                 start_new_session=True,
             )
         wait_for_port(self.port, self.process, self.log, STARTUP_TIMEOUT)
+
+    def log_tail(self) -> str:
+        return _tail(self.log)
+
+
+class ServerProcess(_LoggedProcess):
+    """One daphne process serving the site on 127.0.0.1:*port*, as deploy/cluster.py runs it."""
+
+    def __init__(self, port: int, log_dir: Path, env: dict[str, str]) -> None:
+        super().__init__(port, log_dir / f"daphne-{port}.log", env)
+
+    def start(self) -> "ServerProcess":
+        from deploy.cluster import daphne_command
+
+        self._spawn(daphne_command("127.0.0.1", self.port))
         return self
 
     def kill(self) -> None:
@@ -159,57 +163,30 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.kill()
 
-    def log_tail(self) -> str:
-        return _tail(self.log)
 
-
-class Cluster:
+class Cluster(_LoggedProcess):
     """deploy/cluster.py: N daphne processes on consecutive ports and nginx in front."""
 
     def __init__(self, processes: int, log_dir: Path, env: dict[str, str]) -> None:
+        super().__init__(free_port(), log_dir / "cluster.log", env)
         self.processes = processes
         self.log_dir = log_dir
-        self.env = env
         self.ports = free_ports(processes)
-        self.port = free_port()
-        self.log = log_dir / "cluster.log"
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
 
     def start(self) -> "Cluster":
-        command = [
-            sys.executable,
-            str(BASE_DIR / "deploy" / "cluster.py"),
-            "--processes",
-            str(self.processes),
-            "--base-port",
-            str(self.ports[0]),
-            "--port",
-            str(self.port),
-            "--run-dir",
-            str(self.log_dir / "cluster-run"),
-            "--no-migrate",
-            # Not collectstatic into the source tree: WhiteNoise serves /static/.
-            "--static",
-            "django",
-        ]
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                cwd=BASE_DIR,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        wait_for_port(self.port, self.process, self.log, STARTUP_TIMEOUT)
+        self._spawn(
+            [
+                sys.executable,
+                str(BASE_DIR / "deploy" / "cluster.py"),
+                *("--processes", str(self.processes)),
+                *("--base-port", str(self.ports[0])),
+                *("--port", str(self.port)),
+                *("--run-dir", str(self.log_dir / "cluster-run")),
+                "--no-migrate",
+                # Not collectstatic into the source tree: WhiteNoise serves /static/.
+                *("--static", "django"),
+            ]
+        )
         for port in self.ports:
             wait_for_port(port, self.process, self.log, STARTUP_TIMEOUT)
         return self
@@ -227,9 +204,6 @@ class Cluster:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
-
-    def log_tail(self) -> str:
-        return _tail(self.log)
 
 
 class TcpProxy:
