@@ -5,21 +5,25 @@ Targets (servers started here, one process each, loopback only):
 
 - ``webhook``: this project's webhook as docs/alice.md deploys it,
   ``gunicorn myproject.wsgi:application --workers 1 --threads 8`` (gthread), production
-  settings (DEBUG off, no HTTPS redirect: a proxy's job), POST /alice/. Its session store:
-  ``:memory`` (the default), ``:redis`` (REDIS_URL set: the project's durable choice) or
-  ``:db`` (the project's choice without Redis, on a SQLite file of the run's own);
+  settings (DEBUG off, no HTTPS redirect: a proxy's job), POST /alice/, answered by the
+  WSGI router in front of Django (alice/wsgi.py). Its session store: ``:memory`` (the
+  default here: the same job as alice_scripts, one process), ``:redis`` (REDIS_URL set: the
+  project's durable choice) or ``:db`` (the project's choice without Redis, on a SQLite
+  file of the run's own);
 - ``alice_scripts``: the README script on alice_scripts 0.2.post1, as its README deploys it
   (gunicorn, one worker, threads; bench/alice_common.py adds ``inspect.getargspec`` back);
-- ``trivial``: a constant JSON answer from the same project, server and middleware as
-  ``webhook`` (bench/alice_http_settings.py, bench/alice_http_urls.py): the ceiling.
+- ``trivial``: a constant JSON answer from a plain WSGI callable on the same server
+  (bench/alice_http_wsgi.py): the ceiling of the stack the webhook is answered on.
 
 Candidates to measure besides, as ``kind[+middleware][:store][@server]``: ``kind`` is one of
-the three above or ``direct`` (the skill called from WSGI, bypassing Django's handler:
-bench/alice_http_wsgi.py) or ``wsgi`` (a constant answer from plain WSGI: gunicorn's own
-ceiling); ``+middleware`` is a candidate list of bench/alice_http_settings.py (``project``,
-``nosite``, ``lean``, ``none``); ``@server`` is a gthread thread count (``@1``, ``@16``),
-``@sync`` (gunicorn's sync worker, no keep-alive) or ``@uvicorn`` (the ASGI app under
-uvicorn, one process). E.g. ``--targets webhook@2,webhook@8,webhook+lean:redis,direct``.
+the three above or ``django`` (the same webhook through Django's handler and middleware,
+``myproject.wsgi:django_application``: how ``runserver`` and ASGI serve it) or
+``django_trivial`` (a constant JSON answer from a Django view behind the same middleware:
+bench/alice_http_settings.py, bench/alice_http_urls.py); ``+middleware`` is a candidate list
+of bench/alice_http_settings.py (``project``, ``nosite``, ``lean``, ``none``) for those two;
+``@server`` is a gthread thread count (``@1``, ``@16``), ``@sync`` (gunicorn's sync worker,
+no keep-alive) or ``@uvicorn`` (the ASGI app under uvicorn, one process). E.g.
+``--targets webhook@2,webhook@8,django+lean:redis,django_trivial``.
 
 A load client in its own process (asyncio, raw HTTP/1.1 keep-alive, one connection per
 concurrent session) runs dialogs back to back for a fixed time at each concurrency level;
@@ -249,7 +253,7 @@ class Target:
     store: str | None  # memory, redis or db: the webhook's session store
     server: str  # a thread count, "sync" or "uvicorn"
 
-    KINDS = ("webhook", "alice_scripts", "trivial", "direct", "wsgi")
+    KINDS = ("webhook", "alice_scripts", "trivial", "django", "django_trivial")
     SPEC = re.compile(
         r"(?P<kind>[a-z_]+)(?:\+(?P<middleware>[a-z]+))?(?::(?P<store>memory|redis|db))?"
         r"(?:@(?P<server>\d+|sync|uvicorn))?"
@@ -264,19 +268,19 @@ class Target:
             )
         kind, middleware, store = match["kind"], match["middleware"], match["store"]
         server = match["server"] or str(threads)
-        if server == "uvicorn" and kind not in ("webhook", "trivial"):
-            raise SystemExit(f"{spec}: only webhook and trivial run under uvicorn")
-        if middleware and kind not in ("webhook", "trivial"):
-            raise SystemExit(f"{spec}: only webhook and trivial take a middleware candidate")
-        if kind in ("webhook", "direct"):
+        if server == "uvicorn" and kind not in ("django", "django_trivial"):
+            raise SystemExit(f"{spec}: only django and django_trivial run under uvicorn")
+        if middleware and kind not in ("django", "django_trivial"):
+            raise SystemExit(f"{spec}: only django and django_trivial take a middleware list")
+        if kind in ("webhook", "django"):
             store = store or "memory"
         elif store:
-            raise SystemExit(f"{spec}: only webhook and direct have a session store")
+            raise SystemExit(f"{spec}: only webhook and django have a session store")
         return cls(spec, kind, middleware, store, server)
 
     @property
     def path(self) -> str:
-        return {"trivial": "/bench/trivial/", "alice_scripts": "/", "wsgi": "/"}.get(
+        return {"django_trivial": "/bench/trivial/", "alice_scripts": "/", "trivial": "/"}.get(
             self.kind, "/alice/"
         )
 
@@ -287,7 +291,7 @@ class Target:
 
     @property
     def checks_dialog(self) -> bool:
-        return self.kind in ("webhook", "alice_scripts", "direct")
+        return self.kind in ("webhook", "alice_scripts", "django")
 
     @property
     def django(self) -> bool:
@@ -296,7 +300,7 @@ class Target:
     def env(self, extra: dict[str, str], run: Run) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in WITHOUT_ENV}
         env.update(PRODUCTION_ENV)
-        if self.kind == "trivial" or self.middleware:
+        if self.kind == "django_trivial" or self.middleware:
             env["DJANGO_SETTINGS_MODULE"] = "bench.alice_http_settings"
             env["BENCH_ALICE_MIDDLEWARE"] = self.middleware or "project"
         else:
@@ -322,10 +326,10 @@ class Target:
             ]
         app = {
             "webhook": "myproject.wsgi:application",
-            "trivial": "myproject.wsgi:application",
+            "django": "myproject.wsgi:django_application",
+            "django_trivial": "myproject.wsgi:django_application",
             "alice_scripts": "bench.alice_common:alice_scripts_skill()",
-            "direct": "bench.alice_http_wsgi:application",
-            "wsgi": "bench.alice_http_wsgi:trivial",
+            "trivial": "bench.alice_http_wsgi:trivial",
         }[self.kind]
         worker = ["-k", "sync"] if self.server == "sync" else ["-k", "gthread"]
         threads = [] if self.server == "sync" else ["--threads", self.server]
@@ -489,8 +493,13 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
 # Each sample is charged to the innermost frame from one of these modules (leaf to root); a
 # frame of a module with "middleware" in its name is charged to that middleware.
 OWNERS = [
+    # First: the router and the webhook core live in alice.engine too.
+    (
+        "webhook: router, view, HTTP core",
+        ("alice.engine.wsgi", "alice.engine.webhook", "alice.views", "alice.wsgi"),
+    ),
     ("engine (alice.engine, the script)", ("alice.engine.", "alice.scripts.")),
-    ("view (webhook, trivial, WSGI adapter)", ("alice.views", "bench.alice_http_")),
+    ("trivial WSGI answer", ("bench.alice_http_",)),
     ("alice_scripts + pymorphy2", ("alice_scripts.", "<README on", "pymorphy2.", "dawg_python.")),
     ("flask + werkzeug", ("flask.", "werkzeug.")),
     ("django: middleware plumbing", ("django.utils.deprecation", "django.core.handlers.exc")),

@@ -1,5 +1,5 @@
 """
-The project's URLs, then /bench/trivial/: a constant JSON answer, the ceiling of the stack.
+The project's URLs, then /bench/trivial/: a constant JSON answer through Django's handler.
 
 The project's patterns come first and unchanged, so /alice/ resolves exactly as deployed;
 the trivial endpoint is tried after them all.
@@ -9,9 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
+from bench.alice_http_wsgi import TRIVIAL_BODY
 from myproject.urls import urlpatterns as project_urlpatterns
-
-TRIVIAL_BODY = b'{"response":{"text":"ok","end_session":false},"version":"1.0"}'
 
 
 @csrf_exempt

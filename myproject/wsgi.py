@@ -1,4 +1,8 @@
-"""WSGI entry point: plain HTTP (the fast path for the Alice webhook)."""
+"""
+WSGI entry point (gunicorn): the site, with the Alice webhooks answered in front of Django.
+
+alice/wsgi.py says what the webhooks skip and keep; every other request is Django's.
+"""
 
 import os
 
@@ -6,4 +10,8 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
 
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from alice.wsgi import with_alice_webhooks  # noqa: E402  (needs the settings loaded)
+
+application = with_alice_webhooks(django_application)

@@ -2,7 +2,8 @@
 The generator dialog engine for Alice skills, independent of any web framework.
 
 It must never import Django: scripts, tests and other adapters use it on its own. The Redis
-backend is in ``alice.engine.redis_store`` (imported only by whoever uses it).
+backend is in ``alice.engine.redis_store`` (imported only by whoever uses it); the HTTP side,
+shared by every adapter, in ``alice.engine.webhook`` and ``alice.engine.wsgi``.
 """
 
 from .durable import DurableSessionStore, RecordingMemoryStore
@@ -15,6 +16,7 @@ from .storage import (
     MemorySessionStore,
     Session,
     SessionBusy,
+    SessionMoved,
     SessionStore,
     SessionStoreError,
     Turn,
@@ -29,6 +31,7 @@ __all__ = [
     "Request",
     "Session",
     "SessionBusy",
+    "SessionMoved",
     "SessionStore",
     "SessionStoreError",
     "Skill",

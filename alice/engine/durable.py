@@ -9,7 +9,17 @@ process that gets a request for a session whose stored revision is not the one o
 generator (another process served the last turn, this one restarted, or evicted it) gets the
 session without a generator, and the skill rebuilds it by replaying the history().
 
-Subclasses implement the backend: _acquire, _write, _finish, _read, history and _forget.
+The fast path: a backend that can write "only if the session is still at revision R and
+nobody holds its lock" in one atomic step (``optimistic_turns``) lets a request for a dialog
+whose generator this process holds run on it at once, without a first round trip to lock
+and read. The save then either lands (one round trip for the turn) or finds that the dialog
+moved on elsewhere: it takes the lock in the same step, drops the stale generator and
+raises SessionMoved, and the skill answers again from the record. A turn that calls
+recorded() confirms first (lock, then compare revisions), so that outside calls are made
+only on a current generator.
+
+Subclasses implement the backend: _acquire, _write, _finish, _read, history and _forget, and
+_write_if_current for the fast path.
 """
 
 import json
@@ -22,7 +32,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from .storage import MemorySessionStore, Session, SessionStore, Turn
+from .storage import MemorySessionStore, Session, SessionMoved, SessionStore, Turn
 
 __all__ = ["DurableSessionStore", "RecordingMemoryStore", "decode_turn", "encode_turn"]
 
@@ -56,11 +66,34 @@ class Handle:
 
     __slots__ = ("pending", "stored")
 
+    # True for the fast path's handle: no lock is held, the turn runs on this process's
+    # generator and is saved only if the session is still at its revision.
+    optimistic = False
+
     def __init__(self, stored: Session | None) -> None:
         # The session as stored when the lock was taken (no generator), or None.
         self.stored = stored
         # The session written by save(), to keep as live once the write is final.
         self.pending: Session | None = None
+
+
+class OptimisticHandle(Handle):
+    """A turn on this process's generator, no lock held: *live* is the session it runs on."""
+
+    __slots__ = ("deadline", "expected_rev")
+
+    optimistic = True
+
+    def __init__(self, live: Session, deadline: float | None) -> None:
+        super().__init__(live)
+        # The revision the turn must find in the backend to be saved.
+        self.expected_rev = live.rev
+        # When the request stops waiting for the lock, should it need to take it.
+        self.deadline = deadline
+
+    def remaining(self) -> float | None:
+        """Return the seconds left to wait for the lock (None: no limit)."""
+        return None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
 
 
 class DurableSessionStore(SessionStore):
@@ -74,6 +107,8 @@ class DurableSessionStore(SessionStore):
     """
 
     records_turns = True
+    # Whether the backend implements _write_if_current(), the fast path (see the module).
+    optimistic_turns = False
 
     def __init__(
         self,
@@ -106,11 +141,49 @@ class DurableSessionStore(SessionStore):
         return self._with_generator(self._read(session_id))
 
     def save(self, session: Session, turn: Turn | None) -> None:
-        """Write the session and its new turn to the backend under a new revision."""
-        handle = self._held[session.session_id]
+        """
+        Write the session and its new turn to the backend under a new revision.
+
+        On the fast path, raise SessionMoved (holding the lock then) if another process
+        served the session since this process's generator was saved: nothing is written.
+        """
+        session_id = session.session_id
+        handle = self._held[session_id]
         session.rev = new_rev()
+        if isinstance(handle, OptimisticHandle):
+            locked = self._write_if_current(
+                handle.expected_rev, session, turn, timeout=handle.remaining()
+            )
+            if locked is not None:
+                self._moved(session_id, locked)
+            handle.pending = session
+            return
         self._write(handle, session, turn)
         handle.pending = session
+
+    def confirm(self, session_id: str) -> None:
+        """
+        Make sure that the request's turn runs on the current generator of the session.
+
+        A no-op unless the turn is on the fast path; then take the session's lock (one
+        round trip) and raise SessionMoved if the stored revision is not the generator's.
+        The skill has recorded() call it before the first outside call of a turn.
+        """
+        handle = self._held.get(session_id)
+        if not isinstance(handle, OptimisticHandle):
+            return
+        locked = self._acquire(session_id, handle.remaining())
+        if locked.stored is None or locked.stored.rev != handle.expected_rev:
+            self._moved(session_id, locked)
+        # Current: the turn goes on under the lock, on the generator it started on.
+        locked.stored = handle.stored
+        self._held[session_id] = locked
+
+    def _moved(self, session_id: str, locked: Handle) -> None:
+        """Hold *locked* for the rest of the request, drop the stale generator, tell the skill."""
+        self._held[session_id] = locked
+        self._live.delete(session_id)
+        raise SessionMoved(locked.stored)
 
     def delete(self, session_id: str) -> None:
         """Forget the session here and in the backend."""
@@ -148,6 +221,17 @@ class DurableSessionStore(SessionStore):
     def _finish(self, handle: Handle, failed: bool) -> None:
         """Make the write final (unless *failed*) and free the lock."""
 
+    def _write_if_current(
+        self, expected_rev: str | None, session: Session, turn: Turn | None, timeout: float | None
+    ) -> Handle | None:
+        """
+        The fast path's save, atomic: if nobody holds the session's lock and it is stored at
+        *expected_rev*, write *session* and *turn* as _write() does and return None;
+        otherwise take the lock (waiting up to *timeout*, SessionBusy after it), write
+        nothing, and return the held handle with the session as stored.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no fast path")
+
     @abstractmethod
     def _read(self, session_id: str) -> Session | None:
         """Return the session as stored, without a generator, or None."""
@@ -160,7 +244,7 @@ class DurableSessionStore(SessionStore):
 class _DurableHeld:
     """Hold a session: this process's lock first, then the backend's."""
 
-    __slots__ = ("_handle", "_local", "_session_id", "_store", "_timeout")
+    __slots__ = ("_local", "_session_id", "_store", "_timeout")
 
     def __init__(self, store: DurableSessionStore, session_id: str, timeout: float | None):
         self._store = store
@@ -172,25 +256,33 @@ class _DurableHeld:
     def __enter__(self) -> Session | None:
         started = time.monotonic()
         self._local.__enter__()
+        store = self._store
+        timeout = self._timeout
+        if timeout is not None:
+            timeout = max(0.0, timeout - (time.monotonic() - started))
+        live = store._live.get(self._session_id) if store.optimistic_turns else None
+        if live is not None:
+            # The fast path: no round trip now; save() checks that the dialog is still here.
+            deadline = None if timeout is None else time.monotonic() + timeout
+            store._held[self._session_id] = OptimisticHandle(live, deadline)
+            return live
         try:
-            timeout = self._timeout
-            if timeout is not None:
-                timeout = max(0.0, timeout - (time.monotonic() - started))
-            self._handle = self._store._acquire(self._session_id, timeout)
+            handle = store._acquire(self._session_id, timeout)
         except BaseException:
             self._local.__exit__(None, None, None)
             raise
-        self._store._held[self._session_id] = self._handle
-        return self._store._with_generator(self._handle.stored)
+        store._held[self._session_id] = handle
+        return store._with_generator(handle.stored)
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
         store = self._store
-        handle = self._handle
+        # The handle save() or confirm() left: the fast path's may have become a lock.
+        handle = store._held.pop(self._session_id)
         pending = handle.pending
         final = False
         try:
-            del store._held[self._session_id]
-            store._finish(handle, failed=exc_type is not None)
+            if not handle.optimistic:  # which holds no lock, and wrote already if at all
+                store._finish(handle, failed=exc_type is not None)
             final = exc_type is None
         finally:
             if pending is not None and final and pending.generator is not None:

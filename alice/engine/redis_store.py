@@ -12,9 +12,12 @@ Per session, three keys that share a hash slot (the session id is their hash tag
   that a process that died holding it blocks the session for that long at most.
 
 The meta and turns keys expire after the idle timeout, refreshed on every turn. A request
-costs two round trips: one script takes the lock and reads the meta, another writes the
-turn, the meta and the TTLs and frees the lock, each only if the lock is still this
-request's. Both go over one connection kept by the store for the whole request, with the
+for a dialog whose generator this process holds costs one round trip: a script writes the
+turn, the meta and the TTLs only if nobody holds the lock and the revision is still the
+generator's, and otherwise takes the lock and returns the meta (durable.py, the fast path).
+Any other request costs two: one script takes the lock and reads the meta, another writes
+the turn and frees the lock, only if the lock is still this request's. Both go over one
+connection kept by the store for the whole request, with the
 commands packed here: redis-py's per-command path (a pool checkout that polls the socket,
 its generic packing, instrumentation) costs more CPU than the round trip itself
 (bench/alice_replay.py). A connection that fails is dropped; the lock is then tried once
@@ -45,12 +48,9 @@ end
 return redis.call('HMGET', KEYS[2], 'rev', 'turns', 'mid', 'resp', 'over')
 """
 
-# KEYS: lock, meta, turns. ARGV: token, rev, turns, mid, resp, over, turn JSON or "",
-# "1" to start a new history, TTL (s). Returns 1, or 0 when the lock is not ours any more.
-_COMMIT = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
-  return 0
-end
+# Writes a turn. KEYS: lock, meta, turns. ARGV: token, rev, turns, mid, resp, over, turn JSON
+# or "", "1" to start a new history, TTL (s).
+_WRITE = """
 if ARGV[8] == '1' or ARGV[6] == '1' then
   redis.call('DEL', KEYS[3])
 end
@@ -61,8 +61,32 @@ end
 redis.call('HSET', KEYS[2], 'rev', ARGV[2], 'turns', ARGV[3], 'mid', ARGV[4],
            'resp', ARGV[5], 'over', ARGV[6])
 redis.call('EXPIRE', KEYS[2], ARGV[9])
+"""
+
+# As _WRITE, if the lock is ours; then frees it. Returns 1, or 0 when the lock is not ours.
+_COMMIT = f"""
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+{_WRITE}
 redis.call('DEL', KEYS[1])
 return 1
+"""
+
+# The fast path (no lock held): as _WRITE if nobody holds the lock and the stored revision
+# is ARGV[10]; returns "written". Else, as _ACQUIRE with the token ARGV[1] and the lock TTL
+# ARGV[11] (ms): the meta fields, or the lock's PTTL when another request holds it.
+_COMMIT_IF_CURRENT = f"""
+local holder = redis.call('GET', KEYS[1])
+if not holder and redis.call('HGET', KEYS[2], 'rev') == ARGV[10] then
+{_WRITE}
+  return 'written'
+end
+if holder then
+  return redis.call('PTTL', KEYS[1])
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[11])
+return redis.call('HMGET', KEYS[2], 'rev', 'turns', 'mid', 'resp', 'over')
 """
 
 # KEYS: lock. ARGV: token. Deletes the lock only if it is still ours.
@@ -123,6 +147,7 @@ class _Script:
 
 _acquire = _Script(_ACQUIRE)
 _commit = _Script(_COMMIT)
+_commit_if_current = _Script(_COMMIT_IF_CURRENT)
 _release = _Script(_RELEASE)
 
 
@@ -147,10 +172,15 @@ class RedisSessionStore(DurableSessionStore):
     """
     Keep a skill's sessions in Redis, shared by every process; generators stay in each.
 
+    A turn on a generator this process holds costs one round trip (_COMMIT_IF_CURRENT);
+    any other, two (_ACQUIRE, then _COMMIT).
+
     *client* is a redis-py client; *key_prefix* goes before every key (the site's
     REDIS_KEY_PREFIX). *lock_ttl* is how long, in seconds, a request may hold its session:
     past it another request may take the session, and the late one's answer is not saved.
     """
+
+    optimistic_turns = True
 
     def __init__(
         self,
@@ -212,23 +242,57 @@ class RedisSessionStore(DurableSessionStore):
         assert isinstance(handle, _RedisHandle)
         try:
             written = _commit(
-                handle.connection,
-                handle.keys,
-                handle.token,
-                session.rev,
-                session.turns,
-                "" if session.message_id is None else session.message_id,
-                json.dumps(session.response, ensure_ascii=False, separators=(",", ":")),
-                "1" if session.over else "0",
-                "" if turn is None else encode_turn(turn),
-                "1" if session.turns == 1 else "0",
-                max(1, math.ceil(self.idle_timeout)),
+                handle.connection, handle.keys, handle.token, *self._record(session, turn)
             )
         except redis.RedisError as exc:
             raise SessionStoreError(f"Redis: {exc}") from exc
         if not written:
             raise SessionBusy("the lock expired before the answer was saved")
         handle.written = True
+
+    def _write_if_current(
+        self, expected_rev: str | None, session: Session, turn: Turn | None, timeout: float | None
+    ) -> Handle | None:
+        session_id = session.session_id
+        keys = self.keys(session_id)
+        token = new_rev()
+        args = (*self._record(session, turn), expected_rev or "", math.ceil(self.lock_ttl * 1000))
+        connection = self._take()
+        retried = False
+        while True:
+            try:
+                reply = _commit_if_current(connection, keys, token, *args)
+                break
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                connection.disconnect()
+                if retried:
+                    raise SessionStoreError(f"Redis: {exc}") from exc
+                # Once more, as _acquire: if the first attempt did write, this one finds
+                # the session moved on, and the skill answers the retry from the record.
+                retried = True
+            except redis.RedisError as exc:
+                self._give_back(connection, exc)
+                raise SessionStoreError(f"Redis: {exc}") from exc
+        if isinstance(reply, list):
+            return _RedisHandle(_session(session_id, reply), connection, keys, token)
+        self._give_back(connection, None)
+        if _text(reply) == "written":
+            return None
+        # Another request holds the session: wait for it as a request on the slow path does.
+        return self._acquire(session_id, timeout)
+
+    def _record(self, session: Session, turn: Turn | None) -> tuple[str | int, ...]:
+        """Return the ARGV of _WRITE after the token: the session's meta and its new turn."""
+        return (
+            session.rev or "",
+            session.turns,
+            "" if session.message_id is None else session.message_id,
+            json.dumps(session.response, ensure_ascii=False, separators=(",", ":")),
+            "1" if session.over else "0",
+            "" if turn is None else encode_turn(turn),
+            "1" if session.turns == 1 else "0",
+            max(1, math.ceil(self.idle_timeout)),
+        )
 
     def _finish(self, handle: Handle, failed: bool) -> None:
         assert isinstance(handle, _RedisHandle)

@@ -54,6 +54,11 @@ def recorded(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
             current._diverged = "the script asked for more recorded() values than the first time"
             raise ReplayDivergence(current._turn, current._diverged)
         return value  # type: ignore[return-value]
+    if current._before_recording is not None:
+        # The turn may be running on a generator that another process has since moved past:
+        # confirm it (which may end the turn) before reaching outside, which is not undone.
+        confirm, current._before_recording = current._before_recording, None
+        confirm()
     value = function(*args, **kwargs)
     try:
         text = json.dumps(value, ensure_ascii=False)

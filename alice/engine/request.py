@@ -3,7 +3,7 @@
 import hashlib
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar, Token
 from typing import Any, cast
 
@@ -44,6 +44,9 @@ class Request(dict):
         self._replayed: Iterator[Any] | None = None
         # Why a replay cannot go on (set by recorded(), which a script may catch).
         self._diverged: str | None = None
+        # Called once before the turn's first recorded() call: a durable store that ran the
+        # turn on its generator without a lock takes the lock there (see durable.py).
+        self._before_recording: Callable[[], None] | None = None
 
     @property
     def command(self) -> str:

@@ -5,13 +5,22 @@ import inspect
 import logging
 import threading
 from collections.abc import Callable, Generator
+from functools import partial
 from typing import Any, TypeVar
 
 from .protocol import build_response, validate_request
 from .replay import ReplayDivergence, recordable, replay, response_digest
 from .request import Request, activate, deactivate
 from .response import fit_response
-from .storage import Session, SessionBusy, SessionStore, SessionStoreError, Turn, default_store
+from .storage import (
+    Session,
+    SessionBusy,
+    SessionMoved,
+    SessionStore,
+    SessionStoreError,
+    Turn,
+    default_store,
+)
 
 __all__ = ["Skill"]
 
@@ -103,9 +112,17 @@ class Skill:
                 {"text": self.ping_text, "end_session": False}, current["version"]
             )
         store = self.store
+        if store.records_turns:
+            current._before_recording = partial(store.confirm, current.session_id)
         try:
             with store.lock(current.session_id, self.lock_timeout) as session:
-                return self._answer(store, session, current)
+                try:
+                    return self._answer(store, session, current)
+                except SessionMoved as moved:
+                    # This process's generator was behind: another process served the
+                    # dialog since. The store holds the lock now; answer from its record,
+                    # with a fresh request (the stale run's recorded values are void).
+                    return self._answer(store, moved.stored, Request(current))
         except SessionBusy as exc:
             logger.warning(
                 "Skill %s: session %s is busy (%s); asked to wait.",

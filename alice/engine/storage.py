@@ -20,6 +20,7 @@ __all__ = [
     "MemorySessionStore",
     "Session",
     "SessionBusy",
+    "SessionMoved",
     "SessionStore",
     "SessionStoreError",
     "Turn",
@@ -30,6 +31,22 @@ __all__ = [
 
 class SessionBusy(Exception):
     """Another request of the session held its lock for longer than the caller would wait."""
+
+
+class SessionMoved(BaseException):
+    """
+    The dialog moved on without this process: its generator is behind the stored session.
+
+    Raised by a durable store that let a request run on its generator without reading the
+    store first (the fast path), when the store shows that another process served the
+    session since. The request then holds the session's lock, and answers again from
+    ``stored`` (None: the session is gone). A BaseException, because recorded() raises it
+    from inside a script, whose ``except Exception`` must not swallow it.
+    """
+
+    def __init__(self, stored: "Session | None") -> None:
+        super().__init__("another process served the session since")
+        self.stored = stored
 
 
 class SessionStoreError(Exception):
@@ -114,6 +131,13 @@ class SessionStore(ABC):
     def history(self, session_id: str) -> list[Turn]:
         """Return the turns recorded for the session, oldest first."""
         raise NotImplementedError(f"{type(self).__name__} does not record turns")
+
+    def confirm(self, session_id: str) -> None:
+        """
+        Called before a turn's first outside call (recorded()): a store that may run a turn
+        on a generator another process has moved past checks here, raising SessionMoved.
+        """
+        return  # nothing to check for a store that always locks first
 
     @abstractmethod
     def delete(self, session_id: str) -> None:

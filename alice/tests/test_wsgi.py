@@ -1,0 +1,238 @@
+"""The webhooks answered in front of Django (alice.wsgi): same answers, Django's checks kept."""
+
+import io
+import json
+import logging
+import uuid
+
+import pytest
+from django.core import signals
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from django.test import Client
+from django.test.utils import override_settings
+from django.urls import path
+
+from alice.engine import MemorySessionStore, Skill
+from alice.engine.wsgi import WebhookRouter
+from alice.scripts import acquaintance
+from alice.tests.skills import counter
+from alice.views import webhook_view
+from alice.wsgi import webhook_routes, with_alice_webhooks
+
+pytestmark = pytest.mark.urls("alice.tests.urls")
+
+HOST = "127.0.0.1"
+
+
+def body(session_id: str, message_id: int, command: str = "", *, new: bool = False) -> bytes:
+    return json.dumps(
+        {
+            "request": {"command": command, "original_utterance": command},
+            "session": {"session_id": session_id, "message_id": message_id, "new": new},
+            "version": "1.0",
+        }
+    ).encode()
+
+
+def call(app, method: str, url: str, data: bytes = b"", **environ) -> tuple[int, dict, bytes]:
+    """Send one request to the WSGI *app*; return status code, headers and body."""
+    env = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": url,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": HOST,
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(data)),
+        "wsgi.input": io.BytesIO(data),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.url_scheme": "http",
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "wsgi.version": (1, 0),
+        **environ,
+    }
+    started = {}
+
+    def start_response(status, headers, exc_info=None):
+        started["status"] = int(status.split()[0])
+        started["headers"] = dict(headers)
+
+    content = b"".join(app(env, start_response))
+    return started["status"], started["headers"], content
+
+
+@pytest.fixture(autouse=True)
+def keep_test_connections():
+    """
+    As Django's test client does: the request signals must not close the test's database
+    connection (test_request_signals_are_sent checks that they are sent).
+    """
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def app():
+    return with_alice_webhooks(get_wsgi_application())
+
+
+def test_routes_are_the_webhooks_of_the_urlconf(app):
+    """Every webhook_view of the URLconf is routed at its full path, nothing else."""
+    assert app.routes["/alice/"] is acquaintance.skill
+    assert app.routes["/test/counter/"] is counter
+    assert all(url.startswith(("/alice/", "/test/")) for url in app.routes)
+
+
+def test_routes_leave_converters_to_django():
+    """A webhook behind a path converter needs Django's resolver: it is not routed."""
+    skill = Skill("alice.tests.converter")
+    patterns = [
+        path("<slug:name>/hook/", webhook_view(skill)),
+        path("fixed/", webhook_view(skill)),
+    ]
+    assert webhook_routes(patterns) == {"/fixed/": skill}
+
+
+@pytest.mark.parametrize(
+    ("method", "data"),
+    [
+        ("POST", body("same-session", 0, new=True)),
+        ("GET", b""),
+        ("PUT", body("s", 0, new=True)),
+        ("POST", b"{not json"),
+        ("POST", b"[" * 60_000),
+        ("POST", b'{"version": "1.0"}'),
+        ("POST", body("s", 0, new=True) + b" " * 70_000),
+    ],
+)
+def test_answers_are_the_django_views(app, method, data):
+    """Status, body, content type and Allow are those of the Django view, case by case."""
+    status, headers, content = call(app, method, "/alice/", data)
+    acquaintance.skill.store = MemorySessionStore()  # the same dialog once more, from scratch
+    django = getattr(Client(), method.lower())("/alice/", data, content_type="application/json")
+    assert (status, content) == (django.status_code, django.content)
+    assert headers["Content-Type"] == django["Content-Type"] == "application/json; charset=utf-8"
+    assert headers["Content-Length"] == str(len(content))
+    assert headers.get("Allow") == django.get("Allow")
+
+
+def test_a_dialog_runs_through_the_router(app):
+    """A whole dialog, retry included, through the router."""
+    session_id = str(uuid.uuid4())
+    texts = []
+    for message_id, command in enumerate(["", "a", "b"]):
+        status, _, content = call(
+            app,
+            "POST",
+            "/test/counter/",
+            body(session_id, message_id, command, new=not message_id),
+        )
+        assert status == 200
+        texts.append(json.loads(content)["response"]["text"])
+    assert texts == ["1", "2", "3"]
+    assert call(app, "POST", "/test/counter/", body(session_id, 2, "b"))[2] == content
+
+
+def test_security_headers_are_those_of_the_site(app):
+    """The headers SecurityMiddleware and XFrameOptionsMiddleware give the pages."""
+    _, headers, _ = call(app, "POST", "/alice/", body("s", 0, new=True))
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Referrer-Policy"] == "same-origin"
+
+
+def test_other_paths_go_to_the_application_behind():
+    """Anything but a webhook path, even the path without its slash, is the fallback's."""
+    seen = []
+
+    def fallback(environ, start_response):
+        seen.append((environ["REQUEST_METHOD"], environ["PATH_INFO"]))
+        start_response("204 No Content", [])
+        return [b""]
+
+    app = with_alice_webhooks(fallback)
+    assert call(app, "GET", "/messages/")[0] == 204
+    assert call(app, "POST", "/alice", body("s", 0, new=True))[0] == 204
+    assert call(app, "POST", "/alice/guess-number/x/", body("s", 0, new=True))[0] == 204
+    assert call(app, "POST", "/alice/", body("s", 0, new=True))[0] == 200
+    assert seen == [("GET", "/messages/"), ("POST", "/alice"), ("POST", "/alice/guess-number/x/")]
+
+
+@override_settings(ALLOWED_HOSTS=["alice.example.com"])
+def test_a_host_the_site_does_not_serve_gets_djangos_400(app):
+    """A request for a host outside ALLOWED_HOSTS is Django's to refuse, as for any page."""
+    status, _, _ = call(app, "POST", "/alice/", body("s", 0, new=True))
+    assert status == 400
+    status, _, _ = call(
+        app, "POST", "/alice/", body("s", 0, new=True), HTTP_HOST="alice.example.com"
+    )
+    assert status == 200
+
+
+@override_settings(
+    SECURE_SSL_REDIRECT=True, SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https")
+)
+def test_plain_http_is_redirected_by_django_when_the_site_requires_https():
+    """With SECURE_SSL_REDIRECT, plain HTTP gets Django's redirect; HTTPS is served."""
+    # Built here: SecurityMiddleware reads its settings when Django's handler is built.
+    app = with_alice_webhooks(get_wsgi_application())
+    status, headers, _ = call(app, "POST", "/alice/", body("s", 0, new=True))
+    assert status == 301
+    assert headers["Location"].startswith("https://")
+    status, _, content = call(
+        app, "POST", "/alice/", body("s", 0, new=True), HTTP_X_FORWARDED_PROTO="https"
+    )
+    assert status == 200
+    assert json.loads(content)["response"]["text"]
+
+
+def test_request_signals_are_sent(app):
+    """request_started / request_finished fire, so database connections are managed."""
+    seen = []
+
+    def started(sender, **kwargs):
+        seen.append(("started", sender))
+
+    def finished(sender, **kwargs):
+        seen.append(("finished", sender))
+
+    signals.request_started.connect(started)
+    signals.request_finished.connect(finished)
+    try:
+        call(app, "POST", "/alice/", body("s", 0, new=True))
+    finally:
+        signals.request_started.disconnect(started)
+        signals.request_finished.disconnect(finished)
+    assert seen == [("started", WebhookRouter), ("finished", WebhookRouter)]
+
+
+class _BrokenStore(MemorySessionStore):
+    def lock(self, session_id, timeout=None):
+        raise RuntimeError("a bug in a store")
+
+
+def test_an_unexpected_failure_is_a_logged_json_500(app, caplog):
+    """A bug below the skill is a JSON 500 and a logged traceback, not a dropped connection."""
+    acquaintance.skill.store = _BrokenStore()
+    with caplog.at_level(logging.ERROR, logger="alice.webhook"):
+        status, headers, content = call(app, "POST", "/alice/", body("s", 0, new=True))
+    assert status == 500
+    assert headers["Content-Type"] == "application/json; charset=utf-8"
+    assert json.loads(content) == {"error": "internal server error"}
+    assert "a bug in a store" in caplog.text
+
+
+def test_the_deployed_application_is_the_router():
+    """myproject.wsgi, which gunicorn serves, answers the webhooks in front of Django."""
+    from myproject.wsgi import application
+
+    assert isinstance(application, WebhookRouter)
+    assert "/alice/" in application.routes
