@@ -86,7 +86,7 @@ $(VENV)/.installed-bench-alice: bench/requirements.txt $(VENV)/.installed-dev
 	$(BIN)/pip install --quiet --force-reinstall --no-deps dawg2-python==0.9.0
 	touch $@
 
-## The Alice webhook as N gunicorn processes behind nginx's plain round robin, no sticky
+## The Alice webhook as N granian processes behind nginx's plain round robin, no sticky
 ## routing (docs/alice.md, "Deploying"): dialogs are shared through Redis when REDIS_URL is
 ## set, else the database. REDIS_URL=redis://127.0.0.1:6379/0 make alice-cluster N=3
 ALICE_BASE_PORT ?= 8101

@@ -1,5 +1,5 @@
 """
-The Alice webhooks served in front of Django under WSGI (gunicorn): myproject/wsgi.py.
+The Alice webhooks served in front of Django under WSGI (granian): myproject/wsgi.py.
 
 with_alice_webhooks() wraps Django's WSGI application in alice.engine.wsgi.WebhookRouter for
 every webhook the URLconf mounts with alice.views.webhook_view, at the same paths. What the

@@ -3,16 +3,16 @@ Benchmark the Alice webhook over HTTP: the four-turn README dialog, many session
 
 Targets (servers started here, one process each, loopback only):
 
-- ``webhook``: this project's webhook as docs/alice.md deploys it,
-  ``gunicorn myproject.wsgi:application --workers 1 --threads 8`` (gthread), production
-  settings (DEBUG off, no HTTPS redirect: a proxy's job), POST /alice/, answered by the
-  WSGI router in front of Django (alice/wsgi.py). Its session store: ``:memory`` (the
+- ``webhook``: this project's webhook as docs/alice.md deploys it, deploy/alice/cluster.py's
+  ``granian --interface wsgi myproject.wsgi:application --workers 1 --blocking-threads 4``,
+  production settings (DEBUG off, no HTTPS redirect: a proxy's job), POST /alice/, answered
+  by the WSGI router in front of Django (alice/wsgi.py). Its session store: ``:memory`` (the
   default here: the same job as alice_scripts, one process), ``:redis`` (REDIS_URL set: the
   project's durable choice) or ``:db`` (the project's choice without Redis, on a SQLite
   file of the run's own);
 - ``alice_scripts``: the README script on alice_scripts 0.2.post1, as its README deploys it
   (gunicorn, one worker, threads; bench/alice_common.py adds ``inspect.getargspec`` back);
-- ``trivial``: a constant JSON answer from a plain WSGI callable on the same server
+- ``trivial``: a constant JSON answer from a plain WSGI callable on the same server command
   (bench/alice_http_wsgi.py): the ceiling of the stack the webhook is answered on.
 
 Candidates to measure besides, as ``kind[+middleware][:store][@server]``: ``kind`` is one of
@@ -21,9 +21,10 @@ the three above or ``django`` (the same webhook through Django's handler and mid
 ``django_trivial`` (a constant JSON answer from a Django view behind the same middleware:
 bench/alice_http_settings.py, bench/alice_http_urls.py); ``+middleware`` is a candidate list
 of bench/alice_http_settings.py (``project``, ``nosite``, ``lean``, ``none``) for those two;
-``@server`` is a gthread thread count (``@1``, ``@16``), ``@sync`` (gunicorn's sync worker,
-no keep-alive) or ``@uvicorn`` (the ASGI app under uvicorn, one process). E.g.
-``--targets webhook@2,webhook@8,django+lean:redis,django_trivial``.
+``@server`` is ``@granian`` (the deployed command: the default of webhook and trivial), a
+gunicorn gthread thread count (``@8``, the default of the others, as alice_scripts' README
+deploys it), ``@sync`` (gunicorn's sync worker, no keep-alive) or ``@uvicorn`` (the ASGI app
+under uvicorn, one process). E.g. ``--targets webhook,webhook@8,django+lean:redis,trivial@8``.
 
 A load client in its own process (asyncio, raw HTTP/1.1 keep-alive, one connection per
 concurrent session) runs dialogs back to back for a fixed time at each concurrency level;
@@ -55,6 +56,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.alice_common import FINAL_TEXT, ROOT, TURNS, request_body
+from deploy.alice.cluster import DEFAULT_THREADS, server_command
+
+DEPLOYED_APP = "myproject.wsgi:application"
 
 RESULTS = ROOT / "bench" / "results"
 BIN = Path(sys.executable).parent
@@ -226,7 +230,9 @@ def client_main(config: dict[str, Any]) -> None:
         result = asyncio.run(run_client(config))
     else:
         result = uvloop.run(run_client(config))
-    print(json.dumps(result))
+    # To a file, not stdout: a result of a few hundred kilobytes written to the pipe came
+    # back cut at a 32 KiB boundary now and then.
+    Path(config["output"]).write_text(json.dumps(result))
 
 
 # The servers.
@@ -251,12 +257,12 @@ class Target:
     kind: str
     middleware: str | None
     store: str | None  # memory, redis or db: the webhook's session store
-    server: str  # a thread count, "sync" or "uvicorn"
+    server: str  # "granian", a gunicorn thread count, "sync" or "uvicorn"
 
     KINDS = ("webhook", "alice_scripts", "trivial", "django", "django_trivial")
     SPEC = re.compile(
         r"(?P<kind>[a-z_]+)(?:\+(?P<middleware>[a-z]+))?(?::(?P<store>memory|redis|db))?"
-        r"(?:@(?P<server>\d+|sync|uvicorn))?"
+        r"(?:@(?P<server>\d+|sync|uvicorn|granian))?"
     )
 
     @classmethod
@@ -264,10 +270,13 @@ class Target:
         match = cls.SPEC.fullmatch(spec)
         if not match or match["kind"] not in cls.KINDS:
             raise SystemExit(
-                f"unknown target {spec!r}: kind[+middleware][:store][@threads|sync|uvicorn]"
+                f"unknown target {spec!r}: "
+                "kind[+middleware][:store][@granian|threads|sync|uvicorn]"
             )
         kind, middleware, store = match["kind"], match["middleware"], match["store"]
-        server = match["server"] or str(threads)
+        # The webhook and its ceiling run as deployed (granian); the rest as gunicorn
+        # deploys them (alice_scripts' README), with --threads threads.
+        server = match["server"] or ("granian" if kind in ("webhook", "trivial") else str(threads))
         if server == "uvicorn" and kind not in ("django", "django_trivial"):
             raise SystemExit(f"{spec}: only django and django_trivial run under uvicorn")
         if middleware and kind not in ("django", "django_trivial"):
@@ -331,6 +340,11 @@ class Target:
             "alice_scripts": "bench.alice_common:alice_scripts_skill()",
             "trivial": "bench.alice_http_wsgi:trivial",
         }[self.kind]
+        if self.server == "granian":
+            # deploy/alice/cluster.py's command line, with this target's application.
+            command = server_command(port, threads=DEFAULT_THREADS)
+            command[command.index(DEPLOYED_APP)] = app
+            return command
         worker = ["-k", "sync"] if self.server == "sync" else ["-k", "gthread"]
         threads = [] if self.server == "sync" else ["--threads", self.server]
         return [
@@ -410,7 +424,7 @@ class Server:
 
     @property
     def pids(self) -> list[int]:
-        """The server's processes now: gunicorn's master, then its worker."""
+        """The server's processes now: the master (gunicorn's, granian's), then its worker."""
         return [self.process.pid, *descendants(self.process.pid)]
 
     @property
@@ -447,6 +461,7 @@ def run_load(
         "prefix": prefix,
         "check": server.target.checks_dialog,
         "cpu": cpu,
+        "output": str(RESULTS / "logs" / f"client-{os.getpid()}.json"),
     }
     command = [sys.executable, __file__, "--client", json.dumps(config)]
     before = server.cpu_seconds()
@@ -454,7 +469,9 @@ def run_load(
     server_cpu = server.cpu_seconds() - before
     if done.returncode != 0:
         raise SystemExit(f"client against {server.target.spec} failed:\n{done.stderr}")
-    result = json.loads(done.stdout)
+    output = Path(config["output"])
+    result = json.loads(output.read_text())
+    output.unlink()
     result["server_cpu"] = server_cpu
     return result
 
@@ -654,7 +671,7 @@ def main() -> None:
     parser.add_argument(
         "--targets", default=DEFAULT_TARGETS, help="kind[+middleware][:store][@server],..."
     )
-    parser.add_argument("--threads", type=int, default=8, help="gthread threads by default")
+    parser.add_argument("--threads", type=int, default=8, help="gunicorn gthread threads")
     parser.add_argument("--levels", default="1,16,64", help="concurrent sessions")
     parser.add_argument("--seconds", type=float, default=3.0, help="per target, level, round")
     parser.add_argument("--rounds", type=int, default=3)

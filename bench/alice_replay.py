@@ -6,7 +6,7 @@ Benchmark durable Alice dialogs in-process, on the README script:
 2. the cold resume: the next request of a session of 5, 20 and 50 turns reaching a process
    that does not hold its generator, so that it replays them: the whole request (lock and
    read, history, replay, the new turn, write), and the replay alone;
-3. over HTTP (``--http``): the webhook under gunicorn (one worker, 8 threads, production
+3. over HTTP (``--http``): the webhook as deployed (granian, one worker, 8 threads, production
    settings), README dialogs from 8 keep-alive client threads: server CPU per request (what
    bounds a busy process's throughput) and requests/s, for one process per store (the hot
    path), and for two processes taking the requests of each dialog in turn, as a plain
@@ -43,6 +43,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.alice_common import FINAL_TEXT, ROOT, dialogs, request_body
+from deploy.alice.cluster import DEFAULT_THREADS, server_command
 
 RESULTS = ROOT / "bench" / "results"
 TURN_COUNTS = (5, 20, 50)
@@ -232,23 +233,15 @@ STORE_PATHS = {
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-class Gunicorn:
-    """One gunicorn process serving the project on a free port."""
+class WebhookServer:
+    """One webhook process as deploy/alice/cluster.py runs it, on a free port."""
 
-    def __init__(self, env: dict[str, str], threads: int = 8) -> None:
+    def __init__(self, env: dict[str, str], threads: int) -> None:
+
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
-        command = [sys.executable, "-m", "gunicorn", "myproject.wsgi:application"]
-        command += [
-            "--workers",
-            "1",
-            "--threads",
-            str(threads),
-            "--bind",
-            f"127.0.0.1:{self.port}",
-        ]
-        command += ["--log-level", "warning"]
+        command = server_command(self.port, threads)
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
         deadline = time.monotonic() + 60
         while True:
@@ -260,7 +253,7 @@ class Gunicorn:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.stop()
-                raise SystemExit("gunicorn did not start")
+                raise SystemExit("the webhook server did not start")
             time.sleep(0.1)
 
     def cpu_seconds(self) -> float:
@@ -306,7 +299,7 @@ def post(port: int, body: bytes, connection: http.client.HTTPConnection | None =
     return content
 
 
-def http_load(servers: list[Gunicorn], count: int, clients: int = 8) -> dict[str, Any]:
+def http_load(servers: list[WebhookServer], count: int, clients: int = 8) -> dict[str, Any]:
     """Run *count* README dialogs over *servers* (request i of a dialog to server i % n)."""
     work = dialogs(f"http-{uuid.uuid4().hex[:8]}", count)
     lock = threading.Lock()
@@ -323,7 +316,7 @@ def http_load(servers: list[Gunicorn], count: int, clients: int = 8) -> dict[str
                 try:
                     return post(port, body, connections[port])
                 except (OSError, http.client.HTTPException):
-                    # gunicorn closed an idle keep-alive connection: send it again (a
+                    # The server closed an idle keep-alive connection: send it again (a
                     # repeated request is answered from the store, so this is safe).
                     connections.pop(port).close()
                     if attempt == 2:
@@ -369,7 +362,7 @@ def http_load(servers: list[Gunicorn], count: int, clients: int = 8) -> dict[str
 def over_http(
     database_url: str, redis_url: str, prefix: str, count: int, threads: int
 ) -> dict[str, Any]:
-    """Measure the webhook under gunicorn for each store, one process and round robin."""
+    """Measure the webhook as deployed for each store, one process and round robin."""
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "myproject.settings",
@@ -387,7 +380,7 @@ def over_http(
     results = {}
     for store, processes in setups:
         servers = [
-            Gunicorn({**env, "ALICE_SESSION_STORE": STORE_PATHS[store]}, threads)
+            WebhookServer({**env, "ALICE_SESSION_STORE": STORE_PATHS[store]}, threads)
             for _ in range(processes)
         ]
         try:
@@ -425,7 +418,9 @@ def main() -> None:
     parser.add_argument("--database", default=None, help="URL (default: a temp SQLite file)")
     parser.add_argument("--http", action="store_true", help="measure over HTTP instead")
     parser.add_argument("--http-dialogs", type=int, default=1000, help="dialogs per setup")
-    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn process")
+    parser.add_argument(
+        "--threads", type=int, default=DEFAULT_THREADS, help="threads per server process"
+    )
     args = parser.parse_args()
 
     prefix = f"bench-{uuid.uuid4().hex[:10]}:"
@@ -439,8 +434,8 @@ def main() -> None:
             cleanup(prefix, "alice.scripts.acquaintance")
         print(f"Python {sys.version.split()[0]}; database: {database}; load {load()}")
         print(
-            f"\nOver HTTP: gunicorn, 1 worker x {args.threads} threads; README dialogs, "
-            "8 client threads"
+            f"\nOver HTTP: granian (as deployed), 1 worker x {args.threads} threads; "
+            "README dialogs, 8 client threads"
         )
         print(
             f"{'setup':<24}{'requests':>9}{'req/s':>8}{'server CPU µs/req':>19}{'vs memory':>11}"

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """
-Run the site as N ASGI (daphne) processes on consecutive ports behind nginx.
+Run the site as N ASGI (uvicorn) processes on consecutive ports behind nginx.
 
     REDIS_URL=redis://127.0.0.1:6379/0 python deploy/cluster.py --processes 2
 
-serves http://127.0.0.1:8080/ with daphne on 8001 and 8002. nginx balances
+serves http://127.0.0.1:8080/ with uvicorn on 8001 and 8002. nginx balances
 HTTP and WebSockets across the processes; Redis carries each chat message to
-the sockets on every process. A daphne process that exits is started again
+the sockets on every process. A uvicorn process that exits is started again
 (kill one to see the chat reconnect and catch up); Ctrl+C stops everything.
 
 The nginx config is rendered from deploy/nginx.conf.template into the run
@@ -58,18 +58,35 @@ def static_location(static_root: Path | None) -> str:
     )
 
 
-def daphne_command(host: str, port: int) -> list[str]:
+def server_command(host: str, port: int) -> list[str]:
+    """
+    Return the command line of one ASGI process. uvicorn rather than daphne
+    (which `manage.py runserver` keeps using): measured in bench/ (README
+    "Chat"), daphne's WebSocket write path (autobahn and Twisted) cost about
+    twice uvicorn's CPU per delivered message.
+    """
     return [
         sys.executable,
         "-m",
-        "daphne",
-        "--bind",
+        "uvicorn",
+        "--host",
         host,
         "--port",
         str(port),
+        # Named rather than "auto", so that what runs is what was measured.
+        *("--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio"),
+        # daphne's limit, which docs/protocol.md promises: 1 MiB per frame.
+        *("--ws-max-size", str(2**20)),
+        # Channels' router has no lifespan protocol.
+        *("--lifespan", "off"),
         # Client addresses and scheme from nginx's X-Forwarded-* headers.
-        "--proxy-headers",
-        "myproject.asgi:application",
+        *("--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"),
+        # nginx keeps the access log.
+        "--no-access-log",
+        # On SIGTERM, close the sockets (clients reconnect elsewhere) and exit.
+        *("--timeout-graceful-shutdown", "5"),
+        # myproject.asgi's application, with the garbage collector tuned.
+        "deploy.asgi:application",
     ]
 
 
@@ -135,12 +152,12 @@ def main() -> int:
     config = run_dir / "nginx.conf"
 
     print(
-        f"cluster: http://{args.host}:{args.port}/ -> daphne on ports "
+        f"cluster: http://{args.host}:{args.port}/ -> uvicorn on ports "
         f"{', '.join(map(str, ports))} (config {config})",
         flush=True,
     )
-    daphnes = {port: daphne_command("127.0.0.1", port) for port in ports}
-    return Supervisor(daphnes, nginx_command, name="cluster", kind="daphne").run()
+    servers = {port: server_command("127.0.0.1", port) for port in ports}
+    return Supervisor(servers, nginx_command, name="cluster", kind="uvicorn").run()
 
 
 if __name__ == "__main__":

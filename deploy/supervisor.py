@@ -5,6 +5,7 @@ nginx, and a supervisor that starts N server processes, starts again one that ex
 stops everything on a signal.
 """
 
+import contextlib
 import os
 import re
 import shutil
@@ -80,7 +81,7 @@ class Supervisor:
         print(f"{self.name}: {text}", flush=True)
 
     def _spawn(self, command: list[str]) -> subprocess.Popen:
-        # A session of its own: stopping it stops the server's children (gunicorn's worker).
+        # A session of its own: stopping it stops the server's children (its worker).
         return subprocess.Popen(command, cwd=BASE_DIR, env=self.env, start_new_session=True)
 
     def _start(self, port: int) -> None:
@@ -106,6 +107,9 @@ class Supervisor:
                             f"{self.kind} on port {port} exited ({process.returncode}),"
                             " starting it again"
                         )
+                        # Its worker may outlive it (granian's does not watch its parent)
+                        # and keep the port: stop the whole group first.
+                        _kill_group(process.pid)
                         time.sleep(0.5)
                         self._start(port)
             return 0
@@ -128,3 +132,10 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(5)
+            _kill_group(process.pid)  # a worker that outlived its master
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL what is left of the process group *pgid* (nothing, usually)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)

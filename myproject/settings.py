@@ -160,6 +160,9 @@ else:
 # refilled at PRIVATEMESSAGES_WS_RATE per second; frames past it are refused.
 PRIVATEMESSAGES_WS_RATE = float(os.environ.get("PRIVATEMESSAGES_WS_RATE", "10"))
 PRIVATEMESSAGES_WS_BURST = int(os.environ.get("PRIVATEMESSAGES_WS_BURST", "20"))
+# Threads per process that run the chat sockets' database work (saving and
+# replaying messages) side by side; keep it below DATABASE_POOL_SIZE.
+PRIVATEMESSAGES_DB_THREADS = int(os.environ.get("PRIVATEMESSAGES_DB_THREADS", "4"))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

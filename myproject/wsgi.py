@@ -1,5 +1,5 @@
 """
-WSGI entry point (gunicorn): the site, with the Alice webhooks answered in front of Django.
+WSGI entry point (granian, gunicorn...): the site, with the Alice webhooks answered first.
 
 alice/wsgi.py says what the webhooks skip and keep; every other request is Django's.
 """

@@ -5,19 +5,23 @@ Two thin consumers: ChatConsumer (``/ws/messages/<thread_id>/``, one chat page)
 and ThreadListConsumer (``/ws/messages/``, the thread list). They check access,
 join the groups that events.py names, hand what a client sends to the services
 and forward what the services announce. Every database call goes through
-database_sync_to_async, never straight from the event loop.
+in_database_thread, never straight from the event loop.
 """
 
+import asyncio
+import contextlib
 import json
 import logging
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from . import events, selectors, services
+from .database import in_database_thread
+from .fanout import get_fanout
 from .models import Thread
+from .outbox import Outbox
 from .ratelimit import TokenBucket
 
 logger = logging.getLogger(__name__)
@@ -31,6 +35,10 @@ CLOSE_FORBIDDEN = 4403
 # The most messages one "sync" replays; the answer says "more" when there are
 # others, and the client asks again from the last id it got.
 SYNC_LIMIT = 1000
+
+# How long a live message that came before its predecessor waits for it
+# before the gap is read from the database, in seconds.
+REORDER_WAIT = 0.05
 
 # The largest id a bigint column holds.
 _MAX_ID = 2**63 - 1
@@ -51,26 +59,41 @@ class BaseConsumer(AsyncWebsocketConsumer):
     """
     Authentication, the per-connection rate limit, JSON frames and error
     frames, shared by both consumers. Subclasses name their frame handlers in
-    ``frame_handlers`` (frame type -> method name) and the group events they
-    only forward in ``group_event_types``.
+    ``frame_handlers`` (frame type -> method name), their groups in
+    ``groups_to_join`` and take those groups' events in ``deliver``.
     """
 
     frame_handlers: dict[str, str] = {"ping": "receive_ping"}
-    group_event_types: frozenset[str] = frozenset()
+
+    # No channel of its own: the process's Fanout receives each group's events
+    # once and hands them to every local socket of the group (see fanout.py).
+    channel_layer_alias = None
 
     ready = False
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.joined: list[str] = []
+        # Everything this socket sends about its groups goes through here, in order.
+        self.outbox = Outbox(on_error=self.delivery_failed)
+
+    async def __call__(self, scope: dict, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # However the socket ended, stop delivering to it.
+            self.outbox.close()
+            fanout = get_fanout() if self.joined else None
+            for group in self.joined:
+                await fanout.leave(group, self)
+
     async def dispatch(self, message: dict) -> None:
         # AsyncConsumer.dispatch hops to a worker thread to close stale database
-        # connections before every event, which triples the CPU spent per
-        # delivered message. Group-event handlers touch the database only
-        # through database_sync_to_async, which closes stale connections itself
-        # (before and after each call, in the thread that owns them), so they
-        # skip the hop. Socket events keep it.
-        if message["type"] in self.group_event_types:
-            await getattr(self, get_handler_name(message))(message)
-        else:
-            await super().dispatch(message)
+        # connections before every event, which costs more CPU than handling
+        # most frames. These consumers touch the database only through
+        # in_database_thread, which closes stale connections itself
+        # (before and after each call, in the thread that owns them).
+        await getattr(self, get_handler_name(message))(message)
 
     async def connect(self) -> None:
         self.user = self.scope.get("user")
@@ -80,14 +103,33 @@ class BaseConsumer(AsyncWebsocketConsumer):
         if self.user is None or not self.user.is_authenticated:
             await self.refuse(CLOSE_UNAUTHENTICATED)
             return
+        # Read once: the user is a lazy object, dear to ask on every delivery.
+        self.user_id = self.user.pk
         if not await self.authorize():
             await self.refuse(CLOSE_FORBIDDEN)
             return
-        for group in self.groups_to_join():
-            await self.channel_layer.group_add(group, self.channel_name)
-            self.groups.append(group)
+        fanout = get_fanout()
+        if fanout is not None:
+            for group in self.groups_to_join():
+                self.joined.append(group)
+                await fanout.join(group, self)
         self.ready = True
         await self.accept()
+
+    def deliver(self, event: dict) -> None:
+        """Take an event of a joined group (from the Fanout); must not wait."""
+        raise NotImplementedError
+
+    async def delivery_failed(self, error: BaseException) -> None:
+        if isinstance(error, OSError):
+            # The client went away while a frame was on its way; the server
+            # tells this consumer so next (websocket.disconnect).
+            return
+        # Could not deliver (the database went down during a replay): close,
+        # and the client reconnects and resyncs, as after any dropped connection.
+        logger.error("Could not deliver to a socket of user %s", self.user_id, exc_info=error)
+        with contextlib.suppress(Exception):
+            await self.close(code=1011)
 
     async def refuse(self, code: int) -> None:
         # Closing before accepting fails the handshake, and the browser then
@@ -153,17 +195,22 @@ class ChatConsumer(BaseConsumer):
         "message": "receive_message",
         "sync": "receive_sync",
     }
-    group_event_types = frozenset({"chat.message"})
 
     # The id of the newest message this socket has delivered (or the client
     # said it has); None until the client's first sync.
     last_id: int | None = None
+    # Live events that came before their predecessor, by the predecessor's id,
+    # and the timer that fetches the gap if it does not come (chat_message).
+    early: dict[int, dict]
+    gap_timer: asyncio.TimerHandle | None = None
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.early = {}
 
     async def authorize(self) -> bool:
         thread_id = self.scope["url_route"]["kwargs"]["thread_id"]
-        self.thread, self.participants = await database_sync_to_async(self._thread_for_user)(
-            thread_id
-        )
+        self.thread, self.participants = await in_database_thread(self._thread_for_user)(thread_id)
         return self.thread is not None
 
     def _thread_for_user(self, thread_id: int) -> tuple[Thread | None, dict[int, str]]:
@@ -184,7 +231,7 @@ class ChatConsumer(BaseConsumer):
         try:
             # Saved, counted and broadcast (after commit) by the service; this
             # socket gets its own message back through the thread's group.
-            await database_sync_to_async(services.message_create)(
+            await in_database_thread(services.message_create)(
                 sender=self.user,
                 thread=self.thread,
                 text=text,
@@ -203,12 +250,25 @@ class ChatConsumer(BaseConsumer):
         after = frame.get("after", 0)
         if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= _MAX_ID:
             raise FrameError("invalid_sync", "after должен быть целым числом не меньше 0.")
+        # In the outbox: live messages that arrive during the replay wait
+        # behind it, and then go out unless the replay contained them.
+        await self.outbox.call(lambda: self.sync(after))
+
+    async def sync(self, after: int) -> None:
         if self.last_id is not None:
             # What this socket already delivered is on its way to the client.
             after = max(after, self.last_id)
         payloads, more = await self.replay(after)
         self.last_id = payloads[-1]["id"] if payloads else after
         await self.send_json({"type": "synced", "last_id": self.last_id, "more": more})
+
+    def deliver(self, event: dict) -> None:
+        if event.get("type") != "chat.message":
+            return
+        if self.last_id is None and not self.outbox.busy:
+            # No sync yet, nor one in progress: the first sync replays it.
+            return
+        self.outbox.push(lambda: self.chat_message(event))
 
     async def chat_message(self, event: dict) -> None:
         if self.last_id is None:
@@ -219,18 +279,39 @@ class ChatConsumer(BaseConsumer):
             return
         prev_id = event.get("prev_id")
         if prev_id is not None and prev_id > self.last_id:
-            # A live event went missing, or this one overtook an earlier one
-            # sent by another process: fetch the gap (this message included).
+            # Its predecessor has not come. Usually it was announced at the
+            # same moment by another process or database thread and is a few
+            # milliseconds behind: wait for it a little, then fetch the gap
+            # from the database (a live event can also be lost for good).
+            self.early[prev_id] = event
+            if self.gap_timer is None:
+                self.gap_timer = asyncio.get_running_loop().call_later(
+                    REORDER_WAIT, self.outbox.push, self.fill_gap
+                )
+            return
+        await self.send_live(event)
+        # Those that came before this one and waited for it.
+        while (waiting := self.early.pop(self.last_id, None)) is not None:
+            await self.send_live(waiting)
+        if not self.early and self.gap_timer is not None:
+            self.gap_timer.cancel()
+            self.gap_timer = None
+
+    async def send_live(self, event: dict) -> None:
+        self.last_id = event["message"]["id"]
+        await self.send(text_data=events.message_text_for_user(event, self.user_id))
+
+    async def fill_gap(self) -> None:
+        self.gap_timer = None
+        waiting, self.early = self.early, {}
+        if any(event["message"]["id"] > self.last_id for event in waiting.values()):
             more = True
             while more:
                 _payloads, more = await self.replay(self.last_id)
-            return
-        self.last_id = message["id"]
-        await self.send(text_data=events.message_text_for_user(event, self.user.pk))
 
     async def replay(self, after: int) -> tuple[list[dict], bool]:
         """Send up to SYNC_LIMIT stored messages after *after*; return them and "more"."""
-        payloads, more = await database_sync_to_async(self._stored_after)(after)
+        payloads, more = await in_database_thread(self._stored_after)(after)
         for payload in payloads:
             await self.send_json(payload)
             self.last_id = payload["id"]
@@ -241,7 +322,7 @@ class ChatConsumer(BaseConsumer):
             thread_id=self.thread.pk, after_id=after, limit=SYNC_LIMIT + 1
         )
         payloads = [
-            events.message_for_user(events.stored_message_payload(message), self.user.pk)
+            events.message_for_user(events.stored_message_payload(message), self.user_id)
             for message in messages[:SYNC_LIMIT]
         ]
         return payloads, len(messages) > SYNC_LIMIT
@@ -251,17 +332,21 @@ class ThreadListConsumer(BaseConsumer):
     """The thread list: one update per new message in any of the user's threads."""
 
     frame_handlers = {**BaseConsumer.frame_handlers, "sync": "receive_sync"}
-    group_event_types = frozenset({"thread.update"})
 
     def groups_to_join(self) -> list[str]:
         return [events.user_group(self.user.pk)]
 
     async def receive_sync(self, frame: dict) -> None:
-        threads = await database_sync_to_async(self._thread_list)()
+        # In the outbox, so that no update overtakes the list it updates.
+        await self.outbox.call(self.send_thread_list)
+
+    async def send_thread_list(self) -> None:
+        threads = await in_database_thread(self._thread_list)()
         await self.send_json({"type": "threads", "threads": threads})
 
-    async def thread_update(self, event: dict) -> None:
-        await self.send_json(event["thread"])
+    def deliver(self, event: dict) -> None:
+        if event.get("type") == "thread.update" and self.ready:
+            self.outbox.push(lambda: self.send_json(event["thread"]))
 
     def _thread_list(self) -> list[dict]:
         return [

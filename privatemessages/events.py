@@ -5,16 +5,13 @@ This module alone knows what goes over the channel layer; the consumer only
 forwards what it receives here (see docs/protocol.md).
 """
 
-import asyncio
 import json
 import logging
 from datetime import UTC, datetime
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.utils.text import Truncator
 
-from . import selectors
+from . import fanout, selectors
 from .models import Message
 
 logger = logging.getLogger(__name__)
@@ -125,18 +122,8 @@ def broadcast_message_created(
     A failure here loses nothing: the message is already saved and clients
     resync from the database when they reconnect.
     """
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(_send_all)(layer, message, client_id, participants, total, prev_id)
-    except Exception:
-        logger.exception("Could not broadcast message %s", message.pk)
-
-
-async def _send_all(layer, message, client_id, participants, total, prev_id) -> None:
     sends = [
-        layer.group_send(
+        (
             thread_group(message.thread_id),
             chat_message_event(message_payload(message, client_id=client_id), prev_id=prev_id),
         )
@@ -144,16 +131,11 @@ async def _send_all(layer, message, client_id, participants, total, prev_id) -> 
     for user_id, payload in thread_payloads(
         message, participants=participants, total=total
     ).items():
-        sends.append(
-            layer.group_send(user_group(user_id), {"type": "thread.update", "thread": payload})
-        )
-    # Concurrently: the database thread that commits this process's messages
-    # waits for the last of them, so one round trip to Redis rather than three.
-    # Each goes to a different group: their order does not matter.
-    results = await asyncio.gather(*sends, return_exceptions=True)
-    errors = [result for result in results if isinstance(result, BaseException)]
-    if errors:
-        raise errors[0]
+        sends.append((user_group(user_id), {"type": "thread.update", "thread": payload}))
+    try:
+        fanout.group_send_many(sends)
+    except Exception:
+        logger.exception("Could not broadcast message %s", message.pk)
 
 
 def chat_message_event(payload: dict, *, prev_id: int | None) -> dict:

@@ -38,7 +38,7 @@ __all__ = ["DurableSessionStore", "RecordingMemoryStore", "decode_turn", "encode
 
 
 # Revisions and lock tokens need to be unique, not secret: a generator seeded from the OS
-# (reseeded in a forked child, e.g. a gunicorn worker) costs no system call per request.
+# (reseeded in a forked child, e.g. a server's worker) costs no system call per request.
 _tokens = random.Random(os.urandom(16))
 os.register_at_fork(after_in_child=lambda: _tokens.seed(os.urandom(16)))
 

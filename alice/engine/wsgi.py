@@ -1,7 +1,7 @@
 """
 A WSGI router that answers Alice's webhooks itself and hands every other request on.
 
-Under gunicorn a Django request costs far more than the dialog it carries: the handler, the
+Under WSGI a Django request costs far more than the dialog it carries: the handler, the
 URL resolver, ten middlewares built for pages with sessions and logins. The webhook needs
 none of them (no cookies, no CSRF, no templates), so the router answers its exact paths with
 answer_webhook() and passes everything else — and whatever the host application must judge

@@ -1,4 +1,4 @@
-"""Real server processes for the tests: gunicorn on free ports, always stopped afterwards."""
+"""Real server processes for the tests: the deployed server on free ports, always stopped."""
 
 import contextlib
 import http.client
@@ -7,10 +7,11 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from deploy.alice.cluster import DEFAULT_THREADS, server_command
 
 from .conftest import REPO_ROOT
 
@@ -34,7 +35,7 @@ def free_port() -> int:
 
 
 class Server:
-    """One gunicorn process (one worker with threads) serving the project on a free port."""
+    """One webhook process (as deploy/alice/cluster.py runs it) on a free port."""
 
     def __init__(self, env: dict[str, str], log_dir: Path, name: str) -> None:
         self.env = env
@@ -44,17 +45,10 @@ class Server:
 
     def start(self) -> "Server":
         """Start the server and return once it answers, or raise with its log."""
-        command = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "myproject.wsgi:application",
-            *("--workers", "1", "--threads", "8"),
-            *("--bind", f"127.0.0.1:{self.port}"),
-            *("--graceful-timeout", "2", "--timeout", "60", "--log-level", "warning"),
-        ]
+        # The deployed command line (deploy/alice/cluster.py), on a port of the test's own.
+        command = server_command(self.port, threads=DEFAULT_THREADS)
         with self.log_path.open("ab") as log:
-            # A session of its own: stopping it takes gunicorn's worker too.
+            # A session of its own: stopping it takes the server's worker too.
             self.process = subprocess.Popen(
                 command,
                 cwd=REPO_ROOT,
@@ -66,7 +60,7 @@ class Server:
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited ({self.process.returncode}):\n{self.log()}")
+                raise RuntimeError(f"the server exited ({self.process.returncode}):\n{self.log()}")
             try:
                 if self.post("/alice/", PING)["response"]["text"] == "pong":
                     return self
@@ -74,7 +68,9 @@ class Server:
                 pass
             if time.monotonic() > deadline:
                 self.kill()
-                raise RuntimeError(f"gunicorn did not answer in {START_TIMEOUT} s:\n{self.log()}")
+                raise RuntimeError(
+                    f"the server did not answer in {START_TIMEOUT} s:\n{self.log()}"
+                )
             time.sleep(0.1)
 
     def post(self, path: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """
-Dialogs served by real server processes (gunicorn) sharing a durable store: restarts, plain
-round-robin between processes, retries and concurrent requests across processes.
+Dialogs served by real server processes (granian, as deployed) sharing a durable store:
+restarts, plain round-robin between processes, retries and concurrent requests across
+processes.
 
 Each test runs on Redis (needs REDIS_URL) and on the database store: the test PostgreSQL
 database when the suite runs on PostgreSQL, else a SQLite file the processes share.
@@ -289,7 +290,7 @@ def test_the_deployment_recipe_serves_dialogs_round_robin(server_env, tmp_path):
             served_by = set()
             for message_id, (utterance, expected) in enumerate(readme_dialog(seed)):
                 if seed == 10 and message_id == 2:
-                    started = rf"gunicorn on port {base}, pid (\d+)"
+                    started = rf"granian on port {base}, pid (\d+)"
                     pid = re.findall(started, log_path.read_text())[-1]
                     os.killpg(int(pid), signal.SIGKILL)  # a crash mid-dialog
                 request = request_for(session_id, message_id, utterance, new=message_id == 0)
@@ -299,7 +300,7 @@ def test_the_deployment_recipe_serves_dialogs_round_robin(server_env, tmp_path):
             assert response["response"]["end_session"]
             if seed == 10:  # the other process finished it; the runner restarts the killed one
                 deadline = time.monotonic() + 30
-                while f"gunicorn on port {base} exited" not in log_path.read_text():
+                while f"granian on port {base} exited" not in log_path.read_text():
                     assert time.monotonic() < deadline, log_path.read_text()
                     time.sleep(0.1)
                 wait_for_both_processes()

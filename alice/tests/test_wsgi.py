@@ -231,7 +231,7 @@ def test_an_unexpected_failure_is_a_logged_json_500(app, caplog):
 
 
 def test_the_deployed_application_is_the_router():
-    """myproject.wsgi, which gunicorn serves, answers the webhooks in front of Django."""
+    """myproject.wsgi, which the WSGI server serves, answers the webhooks in front of Django."""
     from myproject.wsgi import application
 
     assert isinstance(application, WebhookRouter)

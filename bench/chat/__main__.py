@@ -9,7 +9,7 @@ import asyncio
 import sys
 
 from . import delivery, env, mix, report
-from .servers import KINDS, ours_available
+from .servers import DEPLOYED_SERVER, KINDS, ours_available
 
 
 def parser() -> argparse.ArgumentParser:
@@ -24,9 +24,10 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--server",
-        choices=["daphne", "uvicorn"],
-        default="daphne",
-        help="ASGI server for ours (the peer always runs under daphne)",
+        choices=["uvicorn", "daphne"],
+        default=DEPLOYED_SERVER,
+        help=f"ASGI server for ours (default {DEPLOYED_SERVER}, with deploy/cluster.py's "
+        "command line; the peer always runs under daphne)",
     )
     p.add_argument(
         "--ours-env",

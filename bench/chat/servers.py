@@ -2,7 +2,8 @@
 Start, watch and stop the servers under test as real processes.
 
 Three kinds, each on P consecutive loopback ports:
-- ``ours``: the project's ASGI app (daphne or uvicorn, as deploy/ runs it);
+- ``ours``: the project's ASGI app, by default as deploy/cluster.py runs it
+  (uvicorn), or under daphne to compare;
 - ``peer``: the tutorial-style consumer in bench/chat/peer under daphne;
 - ``ceiling``: bench/chat/ceiling.py.
 """
@@ -22,6 +23,8 @@ from . import procstat
 from .env import PEER_SETTINGS, PYTHON, RESULTS, ROOT
 
 KINDS = ("ours", "peer", "ceiling")
+# The ASGI server of deploy/cluster.py; ours runs with its exact command line.
+DEPLOYED_SERVER = "uvicorn"
 BIN = Path(PYTHON).parent
 
 
@@ -54,10 +57,10 @@ def _port_free(port: int) -> bool:
 def command(kind: str, port: int, server: str) -> list[str]:
     if kind == "ceiling":
         return [PYTHON, "-m", "bench.chat.ceiling", "--port", str(port)]
-    if kind == "ours" and server == "daphne":
-        deployed = _deployed_daphne_command("127.0.0.1", port)
-        if deployed:
-            return deployed
+    if kind == "ours" and server == DEPLOYED_SERVER:
+        from deploy.cluster import server_command
+
+        return server_command("127.0.0.1", port)
     app = "myproject.asgi:application" if kind == "ours" else "bench.chat.peer.asgi:application"
     if server == "uvicorn":
         return [
@@ -74,15 +77,6 @@ def command(kind: str, port: int, server: str) -> list[str]:
     return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "-v", "0", app]
 
 
-def _deployed_daphne_command(host: str, port: int) -> list[str] | None:
-    """The command line deploy/cluster.py runs each process with, if it exists."""
-    try:
-        from deploy.cluster import daphne_command
-    except ImportError:
-        return None
-    return daphne_command(host, port)
-
-
 @dataclass
 class ServerGroup:
     """P processes of one kind; use as a context manager (they die on exit)."""
@@ -90,7 +84,7 @@ class ServerGroup:
     kind: str
     procs: int
     env: dict[str, str]
-    server: str = "daphne"
+    server: str = DEPLOYED_SERVER
     base_port: int = 0
     processes: list[subprocess.Popen] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """
-Serve the Alice webhook as N gunicorn processes behind nginx's plain round robin.
+Serve the Alice webhook as N granian processes behind nginx's plain round robin.
 
     REDIS_URL=redis://127.0.0.1:6379/0 python deploy/alice/cluster.py --processes 3
 
-serves http://127.0.0.1:8180/alice/ with ``gunicorn myproject.wsgi:application --workers 1
---threads 8`` on ports 8101-8103. No process owns a dialog: nginx sends each request to the
-next process, which continues the dialog from the session store (Redis when REDIS_URL is
-set, else the database: PostgreSQL for processes on several machines, SQLite on one). A
-process that exits is started again; Ctrl+C stops everything. The nginx config is rendered
+serves http://127.0.0.1:8180/alice/ with ``granian --interface wsgi myproject.wsgi:application
+--workers 1 --blocking-threads 4`` on ports 8101-8103 (granian: a WSGI server whose HTTP side
+is Rust, 2-4x gunicorn's requests per CPU second for the webhook: bench/README.md). No
+process owns a dialog: nginx sends each request to the next process, which continues the
+dialog from the session store (Redis when REDIS_URL is set, else the database: PostgreSQL
+for processes on several machines, SQLite on one). A process that exits is started again;
+Ctrl+C stops everything. The nginx config is rendered
 from deploy/alice/nginx.conf.template into the run directory. See docs/alice.md.
 """
 
@@ -29,6 +31,9 @@ from deploy.supervisor import (  # noqa: E402
 
 TEMPLATE = Path(__file__).resolve().parent / "nginx.conf.template"
 MEMORY_STORE = "alice.engine.storage.MemorySessionStore"
+# Threads that run the webhook in each process. More only add GIL hand-offs: with 8, a
+# durable turn's Redis round trip cost 20 % more throughput and p99 was 1.5x (bench/README.md).
+DEFAULT_THREADS = 4
 
 
 def store_problem(processes: int, env: dict[str, str]) -> str | None:
@@ -42,26 +47,26 @@ def store_problem(processes: int, env: dict[str, str]) -> str | None:
     return None
 
 
-def gunicorn_command(port: int, threads: int) -> list[str]:
+def server_command(port: int, threads: int) -> list[str]:
+    """Return the command line of one webhook process on *port* with *threads* threads."""
     return [
         sys.executable,
         "-m",
-        "gunicorn",
-        "myproject.wsgi:application",
-        *("--workers", "1", "--threads", str(threads)),
-        *("--bind", f"127.0.0.1:{port}"),
-        *("--graceful-timeout", "5", "--log-level", "warning"),
-        # Longer than nginx keeps idle upstream connections (60 s): otherwise gunicorn
-        # closes one nginx is about to reuse, and the retry lands on the other process.
-        *("--keep-alive", "75"),
+        "granian",
+        *("--interface", "wsgi", "--no-ws", "myproject.wsgi:application"),
+        *("--host", "127.0.0.1", "--port", str(port)),
+        # One worker process: the dialogs' generators live in it; more processes are more
+        # ports behind the balancer, so that none owns a dialog.
+        *("--workers", "1", "--blocking-threads", str(threads)),
+        *("--workers-kill-timeout", "5", "--log-level", "warning"),
     ]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--processes", "-n", type=int, default=2, help="gunicorn processes")
+    parser.add_argument("--processes", "-n", type=int, default=2, help="server processes")
     parser.add_argument("--base-port", type=int, default=8101, help="port of the first one")
-    parser.add_argument("--threads", type=int, default=8, help="threads per process")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="threads per process")
     parser.add_argument("--host", default="127.0.0.1", help="address nginx listens on")
     parser.add_argument("--port", type=int, default=8180, help="port nginx listens on")
     parser.add_argument("--run-dir", type=Path, default=BASE_DIR / "deploy" / "run" / "alice")
@@ -106,12 +111,12 @@ def main() -> int:
         print(f"alice-cluster: {config} is valid", flush=True)
         return 0
     print(
-        f"alice-cluster: http://{args.host}:{args.port}/alice/ -> gunicorn on ports "
+        f"alice-cluster: http://{args.host}:{args.port}/alice/ -> granian on ports "
         f"{', '.join(map(str, ports))}, round robin (config {config})",
         flush=True,
     )
-    servers = {port: gunicorn_command(port, args.threads) for port in ports}
-    return Supervisor(servers, nginx_command, name="alice-cluster", kind="gunicorn", env=env).run()
+    servers = {port: server_command(port, args.threads) for port in ports}
+    return Supervisor(servers, nginx_command, name="alice-cluster", kind="granian", env=env).run()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """
-Real server processes for the end-to-end tests: daphne running the site, and
-the deploy/ cluster (several daphne processes behind nginx).
+Real server processes for the end-to-end tests: the site's ASGI server as
+deploy/cluster.py runs it, and the deploy/ cluster (several of them behind nginx).
 
 The processes use the test database and the run's Redis key prefix, so a test
 that starts them must commit its data: ``django_db(transaction=True)``. Every
@@ -137,15 +137,15 @@ class _LoggedProcess:
 
 
 class ServerProcess(_LoggedProcess):
-    """One daphne process serving the site on 127.0.0.1:*port*, as deploy/cluster.py runs it."""
+    """One ASGI process serving the site on 127.0.0.1:*port*, as deploy/cluster.py runs it."""
 
     def __init__(self, port: int, log_dir: Path, env: dict[str, str]) -> None:
-        super().__init__(port, log_dir / f"daphne-{port}.log", env)
+        super().__init__(port, log_dir / f"asgi-{port}.log", env)
 
     def start(self) -> "ServerProcess":
-        from deploy.cluster import daphne_command
+        from deploy.cluster import server_command
 
-        self._spawn(daphne_command("127.0.0.1", self.port))
+        self._spawn(server_command("127.0.0.1", self.port))
         return self
 
     def kill(self) -> None:
@@ -165,7 +165,7 @@ class ServerProcess(_LoggedProcess):
 
 
 class Cluster(_LoggedProcess):
-    """deploy/cluster.py: N daphne processes on consecutive ports and nginx in front."""
+    """deploy/cluster.py: N ASGI processes on consecutive ports and nginx in front."""
 
     def __init__(self, processes: int, log_dir: Path, env: dict[str, str]) -> None:
         super().__init__(free_port(), log_dir / "cluster.log", env)
@@ -194,7 +194,7 @@ class Cluster(_LoggedProcess):
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        # cluster.py stops its daphne processes and nginx on SIGTERM.
+        # cluster.py stops its ASGI processes and nginx on SIGTERM.
         self.process.terminate()
         try:
             self.process.wait(20)

@@ -335,23 +335,35 @@ async def test_a_lost_live_event_is_fetched_with_the_next_one(chat, monkeypatch)
     await comm.disconnect()
 
 
-async def test_live_events_out_of_order_are_delivered_in_order_once(chat, monkeypatch):
+async def test_an_event_that_overtook_its_predecessor_waits_for_it(chat, monkeypatch):
+    """
+    Live events out of order (two processes announced them; the second announcement
+    arrives first) are delivered in order, once each, without reading the database.
+    """
     thread, boris = chat["thread"], chat["boris"]
     comm, _ = await open_chat(thread.pk, chat["cookies"]["anna"], after=chat["first"].pk)
+    replays = []
+    stored_after = consumers.ChatConsumer._stored_after
+
+    def counting_stored_after(self, after):
+        replays.append(after)
+        return stored_after(self, after)
+
+    monkeypatch.setattr(consumers.ChatConsumer, "_stored_after", counting_stored_after)
     with monkeypatch.context() as patch:
         patch.setattr(events, "broadcast_message_created", lambda *a, **k: None)
         one = await acreate(sender=boris, thread=thread, text="первое")
         two = await acreate(sender=boris, thread=thread, text="второе")
     layer = get_channel_layer()
     group = events.thread_group(thread.pk)
-    # Two processes announced them; the second announcement arrives first.
     for message, prev in ((two, one.pk), (one, chat["first"].pk)):
         payload = await database_sync_to_async(events.message_payload)(message)
         event = {"type": "chat.message", "message": payload, "prev_id": prev}
         await layer.group_send(group, event)
     frames = [await receive(comm), await receive(comm)]
     assert [f["id"] for f in frames] == [one.pk, two.pk]
-    assert await drain(comm, 0.3) == []
+    assert await drain(comm, 2 * consumers.REORDER_WAIT + 0.2) == []
+    assert replays == []
     await comm.disconnect()
 
 

@@ -1,5 +1,5 @@
 """
-The chat across real server processes: daphne processes sharing PostgreSQL and
+The chat across real server processes: ASGI processes sharing PostgreSQL and
 Redis, clients on real sockets with real session cookies.
 
 Needs REDIS_URL and a PostgreSQL DATABASE_URL (skipped without them, except
@@ -35,7 +35,7 @@ UNLIMITED = {"PRIVATEMESSAGES_WS_RATE": "100000", "PRIVATEMESSAGES_WS_BURST": "1
 
 @pytest.fixture
 def start_server(transactional_db, tmp_path):
-    """Return ``start(port=None)``: a running daphne process, stopped at teardown."""
+    """Return ``start(port=None)``: a running ASGI process, stopped at teardown."""
     started: list[ServerProcess] = []
 
     def start(port: int | None = None) -> ServerProcess:
