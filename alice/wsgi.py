@@ -19,7 +19,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signals
-from django.http.request import split_domain_port, validate_host
+from django.core.exceptions import DisallowedHost
+from django.http import HttpRequest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from alice.engine import Skill
@@ -68,36 +69,16 @@ def webhook_routes(
 
 def _accepts(environ: dict[str, Any]) -> bool:
     """Return True if Django would serve the request as it is (no host error, no redirect)."""
-    if settings.SECURE_SSL_REDIRECT and not _is_secure(environ):
+    # Django's own checks, on a bare HttpRequest: ~5 µs, no URL resolving, no middleware.
+    request = HttpRequest()
+    request.META = environ
+    if settings.SECURE_SSL_REDIRECT and not request.is_secure():
         return False
-    host = _raw_host(environ)
-    domain, _port = split_domain_port(host)
-    allowed = settings.ALLOWED_HOSTS
-    if settings.DEBUG and not allowed:
-        allowed = [".localhost", "127.0.0.1", "[::1]"]  # as HttpRequest.get_host()
-    return bool(domain) and validate_host(domain, allowed)
-
-
-def _raw_host(environ: dict[str, Any]) -> str:
-    # HttpRequest._get_raw_host(), which needs an HttpRequest.
-    if settings.USE_X_FORWARDED_HOST and "HTTP_X_FORWARDED_HOST" in environ:
-        return environ["HTTP_X_FORWARDED_HOST"]
-    if "HTTP_HOST" in environ:
-        return environ["HTTP_HOST"]
-    host = environ.get("SERVER_NAME", "")
-    port = str(environ.get("SERVER_PORT", ""))
-    scheme_port = "443" if environ.get("wsgi.url_scheme") == "https" else "80"
-    return host if port in ("", scheme_port) else f"{host}:{port}"
-
-
-def _is_secure(environ: dict[str, Any]) -> bool:
-    # HttpRequest.is_secure().
-    if settings.SECURE_PROXY_SSL_HEADER:
-        header, secure_value = settings.SECURE_PROXY_SSL_HEADER
-        value = environ.get(header)
-        if value is not None:
-            return value.split(",", 1)[0].strip() == secure_value
-    return environ.get("wsgi.url_scheme") == "https"
+    try:
+        request.get_host()
+    except DisallowedHost:
+        return False
+    return True
 
 
 @contextmanager

@@ -17,31 +17,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# The README example of alice_scripts, verbatim but for its import line.
-README_SCRIPT = """
-{import_line}
-
-skill = Skill(__name__)
-
-
-@skill.script
-def run_script():
-    yield say('Добрый день! Как вас зовут?')
-    name = request.command
-
-    yield say('Сколько вам лет?')
-    while not request.matches(r'\\d+'):
-        yield say('Я вас не поняла. Скажите число')
-    age = int(request.command)
-
-    yield say('Вы любите кошек или собак?', suggest('Обожаю кошечек', 'Люблю собак'))
-    while not request.has_lemmas('кошка', 'кошечка', 'собака', 'собачка'):
-        yield say('У вас только два варианта - кошки или собаки')
-    loves_cats = request.has_lemmas('кошка', 'кошечка')
-
-    yield say(f'Рада познакомиться, {{name}}! Когда вам исполнится {{age + 1}}, '
-              f'я могу подарить {{"котёнка" if loves_cats else "щенка"}}!', end_session=True)
-"""
+# The README example as this project serves it; alice_scripts runs the same file, but for
+# its import line, so that both engines answer one script.
+README_SCRIPT_PATH = ROOT / "alice" / "scripts" / "acquaintance.py"
+PROJECT_IMPORT = "from alice import Skill, request, say, suggest"
+ALICE_SCRIPTS_IMPORT = "from alice_scripts import Skill, request, say, suggest"
 
 # (command, original_utterance) of each turn, as Alice sends them.
 TURNS = [("", ""), ("саша", "Саша."), ("25", "25"), ("обожаю кошечек", "Обожаю кошечек")]
@@ -99,8 +79,11 @@ def alice_scripts_skill() -> Any:
     module = types.ModuleType("readme_on_alice_scripts")
     module.__file__ = __file__
     sys.modules[module.__name__] = module
-    source = README_SCRIPT.format(
-        import_line="from alice_scripts import Skill, request, say, suggest"
+    source = README_SCRIPT_PATH.read_text()
+    if PROJECT_IMPORT not in source:
+        raise RuntimeError(f"{README_SCRIPT_PATH} no longer imports with {PROJECT_IMPORT!r}")
+    source = source.replace(
+        PROJECT_IMPORT, "from alice_scripts import Skill, request, say, suggest"
     )
     exec(compile(source, "<README on alice_scripts>", "exec"), module.__dict__)
     return module.skill

@@ -30,6 +30,7 @@ import time
 from abc import abstractmethod
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import Any
 
 from .storage import MemorySessionStore, Session, SessionMoved, SessionStore, Turn
@@ -312,14 +313,7 @@ class RecordingMemoryStore(DurableSessionStore):
         return Handle(self._read(session_id))
 
     def _write(self, handle: Handle, session: Session, turn: Turn | None) -> None:
-        stored = Session(
-            session.session_id,
-            turns=session.turns,
-            message_id=session.message_id,
-            response=session.response,
-            over=session.over,
-            rev=session.rev,
-        )
+        stored = replace(session, generator=None)  # a record, as a backend keeps it
         with self._guard:
             _, turns = self._records.get(session.session_id, (None, []))
             if session.turns == 1 or session.over:
@@ -336,15 +330,8 @@ class RecordingMemoryStore(DurableSessionStore):
             record = self._records.get(session_id)
         if record is None:
             return None
-        stored = record[0]
-        return Session(
-            stored.session_id,
-            turns=stored.turns,
-            message_id=stored.message_id,
-            response=stored.response,
-            over=stored.over,
-            rev=stored.rev,
-        )
+        # A copy: the caller changes it, as it would a session read from a backend.
+        return replace(record[0])
 
     def history(self, session_id: str) -> list[Turn]:
         with self._guard:

@@ -28,7 +28,7 @@ import hashlib
 import json
 import math
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import redis
 from redis.connection import Connection
@@ -145,6 +145,22 @@ class _Script:
             return connection.read_response()
 
 
+def _call_once_more(
+    connection: Connection, script: _Script, keys: tuple[str, ...], *args: Any
+) -> Any:
+    """
+    Run *script*, and once more if the connection broke: one kept idle between requests
+    may have been closed meanwhile (e.g. Redis restarted). Both scripts that start a request
+    are safe to repeat: _ACQUIRE counts a lock that holds its token as taken, and
+    _COMMIT_IF_CURRENT finds its own earlier write as a session that moved on.
+    """
+    try:
+        return script(connection, keys, *args)
+    except (redis.ConnectionError, redis.TimeoutError):
+        connection.disconnect()
+        return script(connection, keys, *args)
+
+
 _acquire = _Script(_ACQUIRE)
 _commit = _Script(_COMMIT)
 _commit_if_current = _Script(_COMMIT_IF_CURRENT)
@@ -209,18 +225,9 @@ class RedisSessionStore(DurableSessionStore):
         deadline = None if timeout is None else time.monotonic() + timeout
         delay = 0.002
         connection = self._take()
-        retried = False
         try:
             while True:
-                try:
-                    reply = _acquire(connection, keys[:2], token, ttl_ms)
-                except (redis.ConnectionError, redis.TimeoutError):
-                    if retried:
-                        raise
-                    # A connection that broke while idle (e.g. Redis restarted): once more.
-                    retried = True
-                    connection.disconnect()
-                    continue
+                reply = _call_once_more(connection, _acquire, keys[:2], token, ttl_ms)
                 if isinstance(reply, list):
                     return _RedisHandle(_session(session_id, reply), connection, keys, token)
                 # Another process holds the session: poll, backing off, until the deadline.
@@ -233,10 +240,7 @@ class RedisSessionStore(DurableSessionStore):
                 time.sleep(wait)
                 delay = min(delay * 2, 0.05)
         except BaseException as exc:
-            self._give_back(connection, exc)
-            if isinstance(exc, redis.RedisError):
-                raise SessionStoreError(f"Redis: {exc}") from exc
-            raise
+            self._failed(connection, exc)
 
     def _write(self, handle: Handle, session: Session, turn: Turn | None) -> None:
         assert isinstance(handle, _RedisHandle)
@@ -258,21 +262,11 @@ class RedisSessionStore(DurableSessionStore):
         token = new_rev()
         args = (*self._record(session, turn), expected_rev or "", math.ceil(self.lock_ttl * 1000))
         connection = self._take()
-        retried = False
-        while True:
-            try:
-                reply = _commit_if_current(connection, keys, token, *args)
-                break
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
-                connection.disconnect()
-                if retried:
-                    raise SessionStoreError(f"Redis: {exc}") from exc
-                # Once more, as _acquire: if the first attempt did write, this one finds
-                # the session moved on, and the skill answers the retry from the record.
-                retried = True
-            except redis.RedisError as exc:
-                self._give_back(connection, exc)
-                raise SessionStoreError(f"Redis: {exc}") from exc
+        try:
+            # After a first attempt that did write, the skill answers from the record.
+            reply = _call_once_more(connection, _commit_if_current, keys, token, *args)
+        except BaseException as exc:
+            self._failed(connection, exc)
         if isinstance(reply, list):
             return _RedisHandle(_session(session_id, reply), connection, keys, token)
         self._give_back(connection, None)
@@ -306,6 +300,13 @@ class RedisSessionStore(DurableSessionStore):
             raise SessionStoreError(f"Redis: {exc}") from exc
         finally:
             self._give_back(handle.connection, error)
+
+    def _failed(self, connection: Connection, exc: BaseException) -> NoReturn:
+        """Give *connection* back (or drop it) after *exc*, and raise it, Redis's as ours."""
+        self._give_back(connection, exc)
+        if isinstance(exc, redis.RedisError):
+            raise SessionStoreError(f"Redis: {exc}") from exc
+        raise exc
 
     def _take(self) -> Connection:
         """Return an idle connection, or a new one (it connects on first use)."""

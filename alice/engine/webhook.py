@@ -9,7 +9,7 @@ same error bodies and the same bytes.
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .protocol import ProtocolError
@@ -63,8 +63,7 @@ def answer_webhook(
     JSON ``{"error": ..., "details": [...]}``.
     """
     if method != "POST":
-        answer = _error(405, "method not allowed: use POST")
-        return WebhookAnswer(answer.status, answer.body, allow="POST")
+        return replace(_error(405, "method not allowed: use POST"), allow="POST")
     try:
         declared = int(content_length or 0)
     except ValueError:

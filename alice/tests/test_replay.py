@@ -184,13 +184,18 @@ def test_recorded_outside_a_script_says_why():
 # Divergence.
 
 
-def diverging_pair(first_script, second_script):
-    """Return two skills of one name and store: a deploy changed the script in between."""
+def answer_after_redeploy(first_script, second_script, command: str = "а") -> str:
+    """
+    Start a dialog on *first_script*, then answer its second request with *second_script*
+    (a deploy changed the script in between: the turn is replayed); return that answer.
+    """
     store = RecordingMemoryStore(max_sessions=0)
     old, new = Skill("alice.tests.deployed"), Skill("alice.tests.deployed")
     old.script(first_script)
     new.script(second_script)
-    return old.using(store), new.using(store)
+    session_id = str(uuid.uuid4())
+    old.using(store).handle(request_for(session_id, 0, new=True))
+    return text_of(new.using(store).handle(request_for(session_id, 1, command)))
 
 
 def test_a_replay_that_answers_otherwise_ends_the_dialog_with_an_error(caplog):
@@ -226,10 +231,7 @@ def test_a_changed_script_diverges_rather_than_continue_in_a_wrong_state(caplog)
         yield say("Как вас зовут? Представьтесь, пожалуйста.")
         yield say("Сколько вам лет?")
 
-    old, new = diverging_pair(first, second)
-    session_id = str(uuid.uuid4())
-    old.handle(request_for(session_id, 0, new=True))
-    assert text_of(new.handle(request_for(session_id, 1, "Саша"))) == new.lost_text
+    assert answer_after_redeploy(first, second, "Саша") == Skill.lost_text
     assert "diverged at turn 1" in caplog.text
 
 
@@ -251,10 +253,7 @@ def test_a_different_number_of_recorded_values_is_a_divergence(caplog, count, re
         yield say("Привет")
         yield say("Пока", end_session=True)
 
-    old, new = diverging_pair(first, second)
-    session_id = str(uuid.uuid4())
-    old.handle(request_for(session_id, 0, new=True))
-    assert text_of(new.handle(request_for(session_id, 1, "а"))) == new.lost_text
+    assert answer_after_redeploy(first, second) == Skill.lost_text
     assert reason in caplog.text
 
 
@@ -271,10 +270,7 @@ def test_a_divergence_caught_by_the_script_is_still_detected(caplog):
         yield say("Привет")
         yield say("Пока", end_session=True)
 
-    old, new = diverging_pair(first, second)
-    session_id = str(uuid.uuid4())
-    old.handle(request_for(session_id, 0, new=True))
-    assert text_of(new.handle(request_for(session_id, 1, "а"))) == new.lost_text
+    assert answer_after_redeploy(first, second) == Skill.lost_text
     assert "more recorded() values" in caplog.text
 
 
@@ -289,11 +285,8 @@ def test_a_replay_that_raises_is_a_divergence(caplog):
         raise LookupError("gone")
         yield say("Привет")
 
-    old, new = diverging_pair(first, second)
-    session_id = str(uuid.uuid4())
-    old.handle(request_for(session_id, 0, new=True))
     with caplog.at_level(logging.ERROR, logger="alice.engine"):
-        assert text_of(new.handle(request_for(session_id, 1, "а"))) == new.lost_text
+        assert answer_after_redeploy(first, second) == Skill.lost_text
     assert "LookupError" in caplog.text
 
 
