@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.text import Truncator
 
-from . import counters
+from . import services
 from .models import Message, Thread
 
 
@@ -45,16 +45,6 @@ class ThreadAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def delete_model(self, request: HttpRequest, obj: Thread) -> None:
-        thread_id = obj.pk
-        super().delete_model(request, obj)
-        counters.forget([thread_id])
-
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Thread]) -> None:
-        thread_ids = list(queryset.values_list("pk", flat=True))
-        super().delete_queryset(request, queryset)
-        counters.forget(thread_ids)
-
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
@@ -75,9 +65,9 @@ class MessageAdmin(admin.ModelAdmin):
 
     def delete_model(self, request: HttpRequest, obj: Message) -> None:
         super().delete_model(request, obj)
-        counters.forget([obj.thread_id])
+        services.thread_counts_rebuild(thread_ids=[obj.thread_id])
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         thread_ids = list(queryset.values_list("thread_id", flat=True).distinct())
         super().delete_queryset(request, queryset)
-        counters.forget(thread_ids)
+        services.thread_counts_rebuild(thread_ids=thread_ids)

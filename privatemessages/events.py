@@ -37,7 +37,8 @@ def message_payload(message: Message, *, client_id: str | None = None) -> dict:
         "type": "message",
         "id": message.pk,
         "thread": message.thread_id,
-        "sender": message.sender.get_username(),
+        # None for a deleted account: its messages stay in the partner's history.
+        "sender": message.sender.get_username() if message.sender_id else None,
         "sender_id": message.sender_id,
         "text": message.text,
         "created": _iso(message.created),

@@ -7,13 +7,18 @@ from django.utils import timezone
 class Thread(models.Model):
     """A conversation. Today always between exactly two users."""
 
-    participants = models.ManyToManyField(settings.AUTH_USER_MODEL, related_name="message_threads")
+    participants = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="message_threads"
+    )
     # "<lower user id>:<higher user id>" for two-person threads. The unique
     # constraint is what makes two first messages sent at the same moment end
     # up in one thread. NULL leaves room for group threads later.
     pair_key = models.CharField(max_length=64, unique=True, null=True, blank=True)
     last_message = models.DateTimeField(null=True, blank=True, db_index=True)
     created = models.DateTimeField(default=timezone.now)
+    # Counted in the transaction that saves each message, under the thread
+    # row's lock (services.message_create), so it is exact by construction.
+    message_count = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["-last_message"]
@@ -32,12 +37,36 @@ class Thread(models.Model):
         return f"{low}:{high}"
 
 
+class Membership(models.Model):
+    """A user's place in a thread, with what is counted per participant."""
+
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    # Messages this participant sent here, counted like Thread.message_count.
+    sent_count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        # The table Django made for the plain many-to-many field before.
+        db_table = "privatemessages_thread_participants"
+        unique_together = [("thread", "user")]
+        verbose_name = "участник"
+        verbose_name_plural = "участники"
+
+    def __str__(self) -> str:
+        return f"User {self.user_id} in thread {self.thread_id}"
+
+
 class Message(models.Model):
     """One message. Ids grow in commit order within a thread (see services)."""
 
     thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="messages")
+    # A deleted account's messages stay in the other participant's history,
+    # shown as from a deleted account, as chats do.
     sender = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sent_messages"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="sent_messages",
     )
     text = models.TextField()
     created = models.DateTimeField(default=timezone.now, db_index=True)

@@ -4,6 +4,8 @@ the JSON API and the WebSocket consumer all call it.
 """
 
 import functools
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,10 +13,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import counters, events, selectors
-from .models import Message, Thread
+from . import events, selectors
+from .models import Membership, Message, Thread
 
 # Longer than a UUID in any notation, short enough to index.
 CLIENT_ID_MAX_LENGTH = 64
@@ -34,7 +38,7 @@ def clean_message_text(text: object) -> str:
     if not isinstance(text, str):
         raise MessageError("invalid_text", "Текст сообщения должен быть строкой.")
     text = text.strip()
-    if not text:
+    if _is_blank(text):
         raise MessageError("empty", "Сообщение не может быть пустым.")
     # JSON (the API, the WebSocket) can carry both, and neither can be stored:
     # PostgreSQL text has no NUL, and a lone surrogate is not UTF-8.
@@ -46,12 +50,51 @@ def clean_message_text(text: object) -> str:
     return text
 
 
+# Characters that show nothing on their own: controls, format characters
+# (zero-width space and joiners, BOM, word joiner, bidi marks), separators,
+# and combining marks with no letter to sit on.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "Me"})
+# Letters that render as blank space (the Hangul fillers, the empty Braille
+# pattern), the usual way round a check of categories alone.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _is_blank(text: str) -> bool:
+    """Return True if *text* would show nothing (stops at the first visible character)."""
+    return all(
+        char in _BLANK_LETTERS or unicodedata.category(char) in _INVISIBLE_CATEGORIES
+        for char in text
+    )
+
+
 def _is_utf8_encodable(text: str) -> bool:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return False
     return True
+
+
+def thread_counts_rebuild(*, thread_ids: Iterable[int]) -> None:
+    """
+    Count the messages of *thread_ids* again from their rows. For deletions
+    (the admin's): sending keeps the counts itself.
+    """
+    thread_ids = list(thread_ids)
+    messages = Message.objects.filter(thread=OuterRef("pk"))
+    sent = Message.objects.filter(thread=OuterRef("thread"), sender=OuterRef("user"))
+    with transaction.atomic():
+        Thread.objects.filter(pk__in=thread_ids).update(
+            message_count=_count_of(messages)
+        )
+        Membership.objects.filter(thread_id__in=thread_ids).update(sent_count=_count_of(sent))
+
+
+def _count_of(queryset) -> Subquery:
+    counted = queryset.order_by().values(
+        group=Value(1)
+    ).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted), 0)
 
 
 def thread_get_or_create_for_pair(*, user: AbstractBaseUser, other: AbstractBaseUser) -> Thread:
@@ -109,7 +152,7 @@ def message_create(
     participants: dict[int, str] | None = None,
 ) -> Message:
     """
-    Save a message from *sender* in *thread*, then (after commit) count it and
+    Save and count a message from *sender* in *thread*, then (after commit)
     announce it to every open socket of the thread and of its participants.
 
     Idempotent per *client_id*: sending the same client_id again (a tab that
@@ -129,7 +172,7 @@ def message_create(
     now = timezone.now()
     try:
         with transaction.atomic():
-            message_id, prev_id = _insert_in_order(
+            saved = _insert_in_order(
                 thread_id=thread.pk,
                 sender_id=sender.pk,
                 text=text,
@@ -137,7 +180,7 @@ def message_create(
                 client_id=client_id,
             )
             message = Message(
-                pk=message_id,
+                pk=saved.message_id,
                 thread=thread,
                 sender=sender,
                 text=text,
@@ -146,11 +189,15 @@ def message_create(
             )
             message._state.adding = False
             message._state.db = connection.alias
-            # robust: the message is saved by then, so a failure to count or announce
-            # it must not turn the sender's request into an error (and a resend).
+            # robust: the message is saved by then, so a failure to announce it
+            # must not turn the sender's request into an error (and a resend).
             transaction.on_commit(
-                lambda: _announce(
-                    message, client_id=client_id, participants=participants, prev_id=prev_id
+                lambda: events.broadcast_message_created(
+                    message,
+                    client_id=client_id or None,
+                    participants=participants,
+                    total=saved.total,
+                    prev_id=saved.prev_id,
                 ),
                 robust=True,
             )
@@ -165,28 +212,39 @@ def message_create(
     return message
 
 
+@dataclass(frozen=True)
+class _Saved:
+    message_id: int
+    # The id of the thread's message before this one (0 for the first).
+    prev_id: int
+    # The thread's message count with this message.
+    total: int
+
+
 def _insert_in_order(
     *, thread_id: int, sender_id: int, text: str, created: datetime, client_id: str
-) -> tuple[int, int]:
+) -> _Saved:
     """
-    Insert a message with the thread row locked; return its id and the id of
-    the thread's message before it (0 for the first). Call inside atomic().
+    Insert a message with the thread row locked and count it. Call inside atomic().
 
-    Plain SQL: through the ORM these three statements cost about three times
-    the CPU (query compilation, model saving), and this runs for every
-    message, on the thread that commits them.
+    Plain SQL: through the ORM these statements cost about three times the
+    CPU (query compilation, model saving), and this runs for every message,
+    on the thread that commits them.
     """
     sql = _insert_sql(connection.vendor)
     with connection.cursor() as cursor:
         # The UPDATE locks the thread row until commit, so messages of one
         # thread commit in id order: a client that has seen id N can ask for
-        # "everything after N" and never miss a message committed later.
+        # "everything after N" and never miss a message committed later. The
+        # count is taken under the same lock, so it cannot drift from the rows.
         cursor.execute(
-            sql.lock_thread, [connection.ops.adapt_datetimefield_value(created), thread_id]
+            sql.lock_and_count, [connection.ops.adapt_datetimefield_value(created), thread_id]
         )
-        if cursor.rowcount != 1:
+        row = cursor.fetchone()
+        if row is None:
             # Deleted since the caller read it (a socket keeps its thread).
             raise MessageError("not_participant", "Вы не участник этого диалога.")
+        total = row[0]
         # Read under the lock: the thread's newest message before this one.
         # Receivers compare it with the last id they delivered to notice a
         # missed or reordered live event (see consumers.ChatConsumer).
@@ -194,7 +252,7 @@ def _insert_in_order(
         prev_id = cursor.fetchone()[0] or 0
         # A resent client_id fails the unique constraint here rather than
         # costing every message a lookup first; the rollback also undoes
-        # the last_message bump, and message_create returns the original.
+        # the counts, and message_create returns the original.
         cursor.execute(
             sql.insert,
             [
@@ -206,14 +264,16 @@ def _insert_in_order(
             ],
         )
         message_id = cursor.fetchone()[0]
-    return message_id, prev_id
+        cursor.execute(sql.count_sent, [thread_id, sender_id])
+    return _Saved(message_id=message_id, prev_id=prev_id, total=total)
 
 
 @dataclass(frozen=True)
 class _InsertSQL:
-    lock_thread: str
+    lock_and_count: str
     previous_id: str
     insert: str
+    count_sent: str
 
 
 @functools.cache
@@ -225,22 +285,28 @@ def _insert_sql(vendor: str) -> _InsertSQL:
         return quote(model._meta.get_field(name).column)
 
     threads, messages = quote(Thread._meta.db_table), quote(Message._meta.db_table)
+    members = quote(Membership._meta.db_table)
     insert_columns = ", ".join(
         column(Message, name) for name in ("thread", "sender", "text", "created", "client_id")
     )
+    count, sent = column(Thread, "message_count"), column(Membership, "sent_count")
+    # RETURNING: PostgreSQL, and SQLite since 3.35.
     return _InsertSQL(
-        lock_thread=(
-            f"UPDATE {threads} SET {column(Thread, 'last_message')} = %s "
-            f"WHERE {column(Thread, 'id')} = %s"
+        lock_and_count=(
+            f"UPDATE {threads} SET {column(Thread, 'last_message')} = %s, "
+            f"{count} = {count} + 1 WHERE {column(Thread, 'id')} = %s RETURNING {count}"
         ),
         previous_id=(
             f"SELECT MAX({column(Message, 'id')}) FROM {messages} "
             f"WHERE {column(Message, 'thread')} = %s"
         ),
-        # RETURNING: PostgreSQL, and SQLite since 3.35.
         insert=(
             f"INSERT INTO {messages} ({insert_columns}) VALUES (%s, %s, %s, %s, %s) "
             f"RETURNING {column(Message, 'id')}"
+        ),
+        count_sent=(
+            f"UPDATE {members} SET {sent} = {sent} + 1 "
+            f"WHERE {column(Membership, 'thread')} = %s AND {column(Membership, 'user')} = %s"
         ),
     )
 
@@ -257,23 +323,3 @@ def _check_same_thread(message: Message, thread: Thread) -> Message:
             "duplicate_client_id", "Этот client_id уже использован в другом диалоге."
         )
     return message
-
-
-def _announce(
-    message: Message,
-    *,
-    client_id: str | None,
-    participants: dict[int, str],
-    prev_id: int | None = None,
-) -> None:
-    total = counters.record_message(message)
-    if total is None:
-        counts = counters.counts_for_threads({message.thread_id: message.pk})
-        total = counts[message.thread_id].total
-    events.broadcast_message_created(
-        message,
-        client_id=client_id or None,
-        participants=participants,
-        total=total,
-        prev_id=prev_id,
-    )

@@ -1,18 +1,23 @@
 """
-The counters: "total" and "sent by user X" per thread. They must equal the
-database's counts, with Redis and without it, and after the Redis data is lost.
+The counters: "total" and "sent by user X" per thread. They are columns counted
+in the transaction that saves each message, so they equal the database's
+counts whatever happens to announcements, Redis or the users.
 """
 
+import threading
+
 import pytest
-import redis
-from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection, connections
 from django.db.models import Count
 
-from myproject.redis import get_redis
-from privatemessages import counters, selectors
-from privatemessages.models import Message
-
-needs_redis = pytest.mark.skipif(not settings.REDIS_URL, reason="needs REDIS_URL")
+from privatemessages import events, selectors
+from privatemessages.models import Membership, Message, Thread
+from privatemessages.services import (
+    message_create,
+    thread_counts_rebuild,
+    thread_get_or_create_for_pair,
+)
 
 
 def database_counts(thread) -> tuple[int, dict[int, int]]:
@@ -31,15 +36,6 @@ def assert_counts_match_database(user, thread):
     assert summary.total == total
 
 
-def flush_counters() -> int:
-    """Delete this test run's counter hashes, as a Redis restart without persistence would."""
-    client = get_redis()
-    keys = list(client.scan_iter(match=counters.counters_key(0).replace("0", "*"), count=1000))
-    if keys:
-        client.delete(*keys)
-    return len(keys)
-
-
 @pytest.fixture
 def conversation(anna, boris, thread, send):
     for i in range(7):
@@ -48,92 +44,139 @@ def conversation(anna, boris, thread, send):
 
 
 def test_counts_equal_the_database(anna, boris, conversation):
+    """Total, sent and received equal the rows, on the chat page and the list."""
     assert_counts_match_database(anna, conversation)
     assert_counts_match_database(boris, conversation)
     assert selectors.chat_for_participant(thread_id=conversation.pk, user=anna).sent == 4
 
 
 def test_counts_of_several_threads_at_once(anna, boris, carol, thread, send):
-    from privatemessages.services import thread_get_or_create_for_pair
-
+    """Each line of the thread list has its own thread's total."""
     other = thread_get_or_create_for_pair(user=carol, other=anna)
     send(anna, thread, "1")
     send(carol, other, "2")
     send(carol, other, "3")
-    latest = {
-        thread.pk: Message.objects.filter(thread=thread).latest("id").pk,
-        other.pk: Message.objects.filter(thread=other).latest("id").pk,
-    }
-    counts = counters.counts_for_threads(latest)
-    assert counts[thread.pk].total == 1
-    assert counts[other.pk].total == 2
-    assert counts[other.pk].sent_by(carol.pk) == 2
-    assert counts[other.pk].received_by(anna.pk) == 2
+    totals = {s.pk: s.total for s in selectors.thread_list_for_user(user=anna)}
+    assert totals == {thread.pk: 1, other.pk: 2}
+    chat = selectors.chat_for_participant(thread_id=other.pk, user=anna)
+    assert (chat.sent, chat.received) == (0, 2)
 
 
 def test_thread_without_messages_counts_zero(anna, thread):
-    assert counters.counts_for_threads({thread.pk: None})[thread.pk].total == 0
+    """A new thread counts nothing."""
+    assert selectors.chat_for_participant(thread_id=thread.pk, user=anna).total == 0
     assert_counts_match_database(anna, thread)
 
 
-@needs_redis
-def test_redis_hash_has_the_original_layout(anna, boris, conversation):
-    selectors.chat_for_participant(thread_id=conversation.pk, user=anna)  # builds the hash
-    data = get_redis().hgetall(f"{settings.REDIS_KEY_PREFIX}thread_{conversation.pk}_messages")
-    total, by_sender = database_counts(conversation)
-    assert int(data["total_messages"]) == total
-    assert int(data[f"from_{anna.pk}"]) == by_sender[anna.pk]
-    assert int(data[f"from_{boris.pk}"]) == by_sender[boris.pk]
+def test_announcements_carry_the_exact_total(anna, boris, thread, send, monkeypatch):
+    """Each thread-list update carries the count of the transaction that saved it."""
+    totals = []
+    monkeypatch.setattr(
+        events,
+        "broadcast_message_created",
+        lambda message, *, total, **kwargs: totals.append(total),
+    )
+    for i in range(3):
+        send(anna if i % 2 else boris, thread, f"#{i}")
+    assert totals == [1, 2, 3]
 
 
-@needs_redis
-def test_new_messages_are_counted_in_redis(anna, boris, conversation, send):
-    selectors.chat_for_participant(thread_id=conversation.pk, user=anna)  # builds the hash
-    send(boris, conversation, "ещё одно")
-    data = get_redis().hgetall(counters.counters_key(conversation.pk))
-    assert int(data["total_messages"]) == 8
-    assert_counts_match_database(anna, conversation)
+def test_a_lost_or_reordered_announcement_cannot_skew_the_counts(
+    anna, boris, thread, django_capture_on_commit_callbacks
+):
+    """
+    Message N+1 announced before N, and N's announcement lost: the counts stay
+    those of the database (the Redis counters of before stayed one short).
+    """
+    with django_capture_on_commit_callbacks(execute=False) as first:
+        message_create(sender=anna, thread=thread, text="N")
+    with django_capture_on_commit_callbacks(execute=True):
+        message_create(sender=boris, thread=thread, text="N+1")
+    assert len(first) == 1  # never run: N's announcement is lost
+    assert_counts_match_database(anna, thread)
+    assert_counts_match_database(boris, thread)
 
 
-@needs_redis
-def test_counts_survive_a_redis_flush(anna, boris, conversation, send):
-    assert_counts_match_database(anna, conversation)
-    assert flush_counters() >= 1
-    assert_counts_match_database(anna, conversation)  # rebuilt from the database
-    assert get_redis().exists(counters.counters_key(conversation.pk))
-    # Messages sent while the hash was gone are counted too.
-    flush_counters()
-    send(anna, conversation, "после сброса")
-    send(boris, conversation, "и ещё")
+def test_a_resent_client_id_is_counted_once(anna, thread, send):
+    """The rolled-back insert of a resend also rolls back its count."""
+    message_create(sender=anna, thread=thread, text="раз", client_id="c-1")
+    message_create(sender=anna, thread=thread, text="раз", client_id="c-1")
+    assert_counts_match_database(anna, thread)
+    assert selectors.chat_for_participant(thread_id=thread.pk, user=anna).total == 1
+
+
+def test_rebuild_counts_again_after_deletions(anna, boris, conversation):
+    """Deleting rows outside message_create is repaired by thread_counts_rebuild."""
+    Message.objects.filter(thread=conversation, sender=anna)[:1].get().delete()
+    thread_counts_rebuild(thread_ids=[conversation.pk])
     assert_counts_match_database(anna, conversation)
     assert_counts_match_database(boris, conversation)
 
 
-@needs_redis
-def test_a_lost_increment_heals(anna, boris, conversation, send, monkeypatch):
+def test_deleting_a_user_keeps_the_partners_history_and_counts(
+    anna, boris, carol, conversation, send
+):
+    """
+    A user deleted outside the chat's admin: their messages stay in the partner's
+    history, shown as from a deleted account, the counts stay exact, and the
+    partner's other conversations are untouched.
+    """
+    other = thread_get_or_create_for_pair(user=anna, other=carol)
+    send(carol, other, "от Карол")
+    total_before, by_sender = database_counts(conversation)
+    get_user_model().objects.filter(pk=boris.pk).delete()
+
+    assert Message.objects.filter(thread=conversation).count() == total_before
+    assert Message.objects.filter(thread=conversation, sender=None).count() == by_sender[boris.pk]
     assert_counts_match_database(anna, conversation)
-    monkeypatch.setattr(counters, "record_message", lambda message: None)
-    send(boris, conversation, "не посчитано в Redis")
-    assert_counts_match_database(anna, conversation)
+    chat = selectors.chat_for_participant(thread_id=conversation.pk, user=anna)
+    assert chat.partner is None
+    assert [m.sender for m in chat.messages].count(None) == by_sender[boris.pk]
+    assert Message.objects.filter(thread=other).count() == 1
+    assert_counts_match_database(anna, other)
+    payload = events.stored_message_payload(chat.messages[0])
+    assert payload["sender"] is None
+    assert payload["sender_id"] is None
 
 
-@needs_redis
-def test_deleting_an_old_message_in_the_admin_path_heals(anna, conversation):
-    assert_counts_match_database(anna, conversation)
-    oldest = Message.objects.filter(thread=conversation).earliest("id")
-    oldest.delete()
-    counters.forget([conversation.pk])
-    assert_counts_match_database(anna, conversation)
+def test_the_chat_page_shows_a_deleted_account(anna, boris, conversation, make_client):
+    """The partner's deleted account is named as such, on the chat page and the list."""
+    get_user_model().objects.filter(pk=boris.pk).delete()
+    client = make_client(anna)
+    chat = client.get(conversation.get_absolute_url())
+    assert chat.status_code == 200
+    assert chat.content.decode().count("(пользователь удалён)") >= 2
+    listing = client.get("/messages/")
+    assert "(пользователь удалён)" in listing.content.decode()
 
 
-def test_counts_come_from_the_database_when_redis_is_down(anna, conversation, monkeypatch):
-    dead = redis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
-    monkeypatch.setattr(counters, "get_redis", lambda: dead)
-    assert_counts_match_database(anna, conversation)
-    assert counters.record_message(Message.objects.latest("id")) is None
-    counters.forget([conversation.pk])  # does not raise either
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_sends_are_counted_exactly(make_user):
+    """Many senders on many database connections at once: the counts equal the rows."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (set DATABASE_URL): SQLite serialises writers")
+    anna, boris = make_user(), make_user()
+    thread = thread_get_or_create_for_pair(user=anna, other=boris)
+    barrier = threading.Barrier(8)
+    errors = []
 
+    def run(sender):
+        try:
+            barrier.wait(timeout=10)
+            for i in range(25):
+                message_create(sender=sender, thread=thread, text=f"#{i}")
+        except Exception as error:  # reported below
+            errors.append(error)
+        finally:
+            connections.close_all()
 
-def test_counts_come_from_the_database_without_redis(anna, conversation, monkeypatch):
-    monkeypatch.setattr(counters, "get_redis", lambda: None)
-    assert_counts_match_database(anna, conversation)
+    workers = [threading.Thread(target=run, args=(u,)) for u in [anna, boris] * 4]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+    assert errors == []
+    assert Thread.objects.get(pk=thread.pk).message_count == 200
+    sent = dict(Membership.objects.filter(thread=thread).values_list("user_id", "sent_count"))
+    assert sent == {anna.pk: 100, boris.pk: 100}
+    assert_counts_match_database(anna, thread)

@@ -54,6 +54,13 @@ def test_message_create_saves_and_bumps_last_message(anna, thread):
     [
         ("", "empty"),
         ("   ", "empty"),
+        # Invisible characters alone are empty too: zero-width space, BOM, word
+        # joiner, bidi marks, a soft hyphen, a lone combining mark, Hangul filler.
+        ("\u200b", "empty"),
+        ("\ufeff\u2060\u200b", "empty"),
+        (" \u200e\u200f\u202e \u00ad", "empty"),
+        ("\u0301", "empty"),
+        ("\u3164\u2800", "empty"),
         (None, "invalid_text"),
         (42, "invalid_text"),
         ("a\x00b", "invalid_text"),
@@ -62,10 +69,17 @@ def test_message_create_saves_and_bumps_last_message(anna, thread):
     ],
 )
 def test_message_create_rejects_bad_text(anna, thread, text, code):
+    """Text that cannot be stored, or shows nothing, is refused with its code."""
     with pytest.raises(MessageError) as error:
         message_create(sender=anna, thread=thread, text=text)
     assert error.value.code == code
     assert Message.objects.count() == 0
+
+
+@pytest.mark.parametrize("text", ["a\u200bb", "e\u0301", "👍🏽", "\u2800x", "مرحبا"])
+def test_text_with_something_visible_is_kept_as_sent(anna, thread, text):
+    """Invisible characters next to visible ones are kept: only blank text is refused."""
+    assert message_create(sender=anna, thread=thread, text=text).text == text
 
 
 def test_message_create_rejects_a_non_participant(carol, thread):
@@ -170,7 +184,7 @@ def test_a_failing_fan_out_does_not_fail_the_sender(
 ):
     """The message is saved before the fan-out; an error there is logged, not raised."""
     with (
-        mock.patch.object(services.counters, "record_message", side_effect=RuntimeError),
+        mock.patch.object(services.events.fanout, "group_send_many", side_effect=RuntimeError),
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = anna_client.post(
@@ -196,7 +210,10 @@ def test_a_resent_client_id_returns_the_original_and_announces_nothing(
 
 
 def test_a_caller_that_knows_the_participants_saves_the_queries(anna, boris, thread):
-    """Given the participants, a message costs one SELECT (the previous id) and two writes."""
+    """
+    Given the participants, a message costs one SELECT (the previous id) and
+    three writes: the thread (lock, time, count), the message, the sender's count.
+    """
     participants = {anna.pk: "anna", boris.pk: "boris"}
     with CaptureQueriesContext(connection) as queries:
         message_create(
@@ -204,7 +221,7 @@ def test_a_caller_that_knows_the_participants_saves_the_queries(anna, boris, thr
         )
     statements = [q["sql"].split(None, 1)[0] for q in queries.captured_queries]
     statements = [s for s in statements if s not in ("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT")]
-    assert statements == ["UPDATE", "SELECT", "INSERT"]
+    assert statements == ["UPDATE", "SELECT", "INSERT", "UPDATE"]
 
 
 def test_a_message_to_a_deleted_thread_is_refused(anna, boris, thread):

@@ -58,7 +58,8 @@
     li.className = "message " + (own ? "message--own" : "message--partner");
     var authorEl = document.createElement("span");
     authorEl.className = "message__author";
-    authorEl.textContent = author;
+    // null: a deleted account, whose messages stay in the history.
+    authorEl.textContent = author === null ? "(пользователь удалён)" : author;
     var timeEl = document.createElement("time");
     timeEl.className = "message__time";
     var textEl = document.createElement("div");
