@@ -32,6 +32,20 @@ def isolated_redis_keys():
 
 
 @pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """
+    Put a SQLite test database in a file rather than in memory, so that the
+    server processes of the end-to-end tests can share it on the embedded
+    defaults too (a browser test then needs neither PostgreSQL nor Redis).
+    """
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        test = database.setdefault("TEST", {})
+        if not test.get("NAME"):
+            test["NAME"] = str(tmp_path_factory.mktemp("database") / "test.sqlite3")
+
+
+@pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """
     Let the test database be dropped at the end: close the PostgreSQL pools and

@@ -54,8 +54,11 @@ def _is_free(port: int) -> bool:
 def database_url() -> str:
     """Return a DATABASE_URL for the database the tests use right now (the test one)."""
     db = settings.DATABASES["default"]
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        # A file (see conftest.py), which a server process opens as well.
+        return f"sqlite:///{db['NAME']}"
     if db["ENGINE"] != "django.db.backends.postgresql":
-        raise RuntimeError("server processes need PostgreSQL to share the test database")
+        raise RuntimeError("server processes need PostgreSQL or SQLite to share the test database")
     credentials = quote(db.get("USER") or "", safe="")
     if db.get("PASSWORD"):
         credentials += ":" + quote(db["PASSWORD"], safe="")

@@ -1,9 +1,12 @@
 """
 Two people chat in two real browsers (headless Chromium driven by Playwright)
-through two server processes behind nginx (deploy/cluster.py).
+through the site's server processes.
 
-Needs /usr/bin/chromium, nginx, REDIS_URL and a PostgreSQL DATABASE_URL
-(skipped without them, except under CI).
+All need /usr/bin/chromium. With REDIS_URL and a PostgreSQL DATABASE_URL the
+site is two processes behind nginx (deploy/cluster.py); on the embedded
+defaults (SQLite, in-memory channel layer) the tests that only use browsers
+run against one process, as ``make run`` serves the site. Skipped without
+what they need, except under CI.
 """
 
 import re
@@ -11,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.conf import settings
 from django.db import connection, connections
 from django.utils.text import Truncator
 
@@ -23,17 +27,32 @@ from privatemessages.tests.realtime_fixtures import (
     needs_programs,
     needs_real_services,
 )
-from privatemessages.tests.servers import Cluster, TcpProxy, server_env
+from privatemessages.tests.servers import (
+    Cluster,
+    ServerProcess,
+    TcpProxy,
+    free_port,
+    server_env,
+)
+
+CHROMIUM = "/usr/bin/chromium"
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.servers,
     pytest.mark.django_db(transaction=True),
-    needs_real_services(),
-    needs_programs("/usr/bin/chromium", "nginx"),
+    needs_programs(CHROMIUM),
 ]
 
-CHROMIUM = "/usr/bin/chromium"
+
+# The site on real services: the test process can then send messages that
+# reach the browsers (through Redis) and the cluster's nginx is exercised.
+def needs_cluster(test):
+    return needs_real_services()(needs_programs("nginx")(test))
+
+
+REAL_SERVICES = bool(settings.REDIS_URL) and connection.vendor == "postgresql"
+
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 # Milliseconds: generous for a loaded CI machine.
 WAIT = 15_000
@@ -55,6 +74,18 @@ def cluster(transactional_db, tmp_path):
     cluster.start()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture
+def site(transactional_db, tmp_path):
+    """The cluster on real services; otherwise one process on the embedded defaults."""
+    if REAL_SERVICES:
+        server = Cluster(2, tmp_path, server_env())
+    else:
+        server = ServerProcess(free_port(), tmp_path, server_env())
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
@@ -163,6 +194,7 @@ def expected_time(message: Message, zone: str) -> str:
     return message.created.astimezone(ZoneInfo(zone)).strftime("%d.%m.%Y %H:%M:%S")
 
 
+@needs_cluster
 def test_two_people_chat_live_through_two_processes(people, cluster, browser):
     thread = people["thread"]
     chat_path = f"/messages/chat/{thread.pk}/"
@@ -229,17 +261,18 @@ def test_two_people_chat_live_through_two_processes(people, cluster, browser):
 
 
 @pytest.fixture
-def network(cluster):
-    """A connection to the cluster that the test can cut."""
-    proxy = TcpProxy(cluster.port).start()
+def network(site):
+    """A connection to the site that the test can cut."""
+    proxy = TcpProxy(site.port).start()
     yield proxy
     proxy.stop()
 
 
-def test_a_dropped_connection_loses_and_duplicates_nothing(people, cluster, network, browser):
+def test_a_dropped_connection_loses_and_duplicates_nothing(people, site, network, browser):
+    """Runs on the embedded defaults too: everything goes through the browsers."""
     thread = people["thread"]
     chat_path = f"/messages/chat/{thread.pk}/"
-    anna = Person(browser, cluster.http_url, people["anna"], "Europe/Moscow")
+    anna = Person(browser, site.http_url, people["anna"], "Europe/Moscow")
     boris = Person(browser, network.http_url, people["boris"], "Europe/Moscow")
     anna.log_in(chat_path)
     boris.log_in(chat_path)
@@ -296,6 +329,7 @@ def test_a_dropped_connection_loses_and_duplicates_nothing(people, cluster, netw
     assert list(Message.objects.filter(thread=thread).values_list("text", flat=True)) == expected
 
 
+@needs_cluster
 def test_thread_list_updates_live(people, cluster, browser):
     thread = people["thread"]
     anna = Person(browser, cluster.http_url, people["anna"], "Europe/Moscow")
