@@ -59,15 +59,19 @@ bench-chat: install-dev
 	$(BIN)/python -m bench.chat $(BENCH_CHAT_ARGS)
 	$(BIN)/python -m bench.pages $(BENCH_PAGES_ARGS)
 
-## N ASGI processes on ports BASE_PORT.. behind nginx on CLUSTER_PORT (docs/deploy.md).
-## Needs REDIS_URL (the processes share messages through Redis) and nginx:
+## N ASGI processes on ports BASE_PORT.. behind nginx on CLUSTER_PORT (docs/deploy.md),
+## production-shaped: DEBUG=0, static files collected into deploy/run/, a SECRET_KEY kept in
+## deploy/run/secret_key unless the environment sets one; plain HTTP, so a local demo until
+## TLS is put in front. Needs REDIS_URL (the processes share messages through Redis) and nginx:
 ##   REDIS_URL=redis://127.0.0.1:6379/0 make cluster N=3
+## More options of deploy/cluster.py: make cluster CLUSTER_ARGS="--access-log"
 N ?= 2
 BASE_PORT ?= 8001
 CLUSTER_PORT ?= 8080
+CLUSTER_ARGS ?=
 cluster: demo-users
 	$(BIN)/python deploy/cluster.py --processes $(N) --base-port $(BASE_PORT) \
-		--host $(HOST) --port $(CLUSTER_PORT) --no-migrate
+		--host $(HOST) --port $(CLUSTER_PORT) --no-migrate $(CLUSTER_ARGS)
 
 ## Alice benchmarks (bench/README.md, "Alice over HTTP"): the engine in-process, then the
 ## webhook over HTTP against alice_scripts and a trivial endpoint (about 4 minutes; with
@@ -88,10 +92,14 @@ $(VENV)/.installed-bench-alice: bench/requirements.txt $(VENV)/.installed-dev
 
 ## The Alice webhook as N granian processes behind nginx's plain round robin, no sticky
 ## routing (docs/alice.md, "Deploying"): dialogs are shared through Redis when REDIS_URL is
-## set, else the database. REDIS_URL=redis://127.0.0.1:6379/0 make alice-cluster N=3
+## set, else the database. DEBUG=0 as for `make cluster`; plain HTTP, and Alice calls
+## webhooks over HTTPS only, so TLS goes in front. REDIS_URL=redis://127.0.0.1:6379/0 make
+## alice-cluster N=3; to see which process answered:
+##   make alice-cluster ALICE_CLUSTER_ARGS=--upstream-header
 ALICE_BASE_PORT ?= 8101
 ALICE_PORT ?= 8180
+ALICE_CLUSTER_ARGS ?=
 .PHONY: alice-cluster
 alice-cluster: migrate
 	$(BIN)/python deploy/alice/cluster.py --processes $(N) --base-port $(ALICE_BASE_PORT) \
-		--host $(HOST) --port $(ALICE_PORT)
+		--host $(HOST) --port $(ALICE_PORT) $(ALICE_CLUSTER_ARGS)

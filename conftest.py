@@ -39,6 +39,12 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
     defaults too (a browser test then needs neither PostgreSQL nor Redis).
     """
     database = settings.DATABASES["default"]
+    pool = database.get("OPTIONS", {}).get("pool")
+    if isinstance(pool, dict):
+        # The site answers 503 after a short wait for a pooled connection; the
+        # tests' own threads, on a machine loaded by their server processes,
+        # may wait longer without that meaning anything.
+        pool["timeout"] = max(pool.get("timeout", 0), 10)
     if database["ENGINE"] == "django.db.backends.sqlite3":
         test = database.setdefault("TEST", {})
         if not test.get("NAME"):

@@ -1,8 +1,11 @@
+from typing import Any
+
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from alice.engine.durable import DurableSessionStore
 from alice.engine.storage import SessionStore, set_default_store
 
 
@@ -25,13 +28,15 @@ def default_store_path() -> str:
 
 def store_from_settings(*, namespace: str) -> SessionStore:
     """Return the session store the settings ask for, for the skill called *namespace*."""
-    backend = import_string(getattr(settings, "ALICE_SESSION_STORE", "") or default_store_path())
-    options = {
+    backend = import_string(settings.ALICE_SESSION_STORE or default_store_path())
+    options: dict[str, Any] = {
         "namespace": namespace,
-        "idle_timeout": getattr(settings, "ALICE_SESSION_IDLE_TIMEOUT", 30 * 60),
-        "max_sessions": getattr(settings, "ALICE_MAX_SESSIONS", 10_000),
-        "max_turns": getattr(settings, "ALICE_MAX_TURNS", 200),
+        "idle_timeout": settings.ALICE_SESSION_IDLE_TIMEOUT,
+        "max_sessions": settings.ALICE_MAX_SESSIONS,
+        "max_turns": settings.ALICE_MAX_TURNS,
     }
+    if issubclass(backend, DurableSessionStore):  # the stores that record turns
+        options["max_session_bytes"] = settings.ALICE_MAX_SESSION_BYTES
     from alice.engine.redis_store import RedisSessionStore
 
     if issubclass(backend, RedisSessionStore):

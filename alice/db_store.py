@@ -19,7 +19,7 @@ from typing import Any
 from django.db import DatabaseError, OperationalError, connections, transaction
 from django.utils import timezone
 
-from alice.engine.durable import DurableSessionStore, Handle, decode_turn, encode_turn
+from alice.engine.durable import DurableSessionStore, Handle, decode_turn
 from alice.engine.storage import Session, SessionBusy, SessionStoreError, Turn
 from alice.models import DialogSession, DialogTurn
 
@@ -53,7 +53,8 @@ def _build_statements(connection: Any) -> dict[str, str]:
     turn = quote(DialogTurn._meta.db_table)
     where = f"{quote('namespace')} = %s AND {quote('session_id')} = %s"
     columns = ", ".join(
-        quote(name) for name in ("id", "rev", "turns", "message_id", "response", "over")
+        quote(name)
+        for name in ("id", "rev", "turns", "message_id", "response", "over", "recorded_bytes")
     )
     read = f"SELECT {columns}, {quote('expires')} > %s FROM {session} WHERE {where}"
     return {
@@ -75,7 +76,7 @@ def _build_statements(connection: Any) -> dict[str, str]:
         "update": (
             f"UPDATE {session} SET {quote('rev')} = %s, {quote('turns')} = %s, "
             f"{quote('message_id')} = %s, {quote('response')} = %s, {quote('over')} = %s, "
-            f"{quote('expires')} = %s WHERE {quote('id')} = %s"
+            f"{quote('recorded_bytes')} = %s, {quote('expires')} = %s WHERE {quote('id')} = %s"
         ),
         "history": (
             f"SELECT {quote('record')} FROM {turn} WHERE {quote('session_id')} = %s "
@@ -114,7 +115,7 @@ class DatabaseSessionStore(DurableSessionStore):
         return connection.ops.adapt_datetimefield_value(moment)
 
     def _stored(self, session_id: str, row: tuple[Any, ...]) -> Session | None:
-        _, rev, turns, message_id, response, over, alive = row
+        _, rev, turns, message_id, response, over, recorded_bytes, alive = row
         if not turns or not alive:
             return None
         return Session(
@@ -124,6 +125,7 @@ class DatabaseSessionStore(DurableSessionStore):
             response=json.loads(response) if response else None,
             over=bool(over),
             rev=rev,
+            recorded_bytes=recorded_bytes,
         )
 
     def _acquire(self, session_id: str, timeout: float | None) -> Handle:
@@ -166,15 +168,15 @@ class DatabaseSessionStore(DurableSessionStore):
                 row = cursor.fetchone()
         return row
 
-    def _write(self, handle: Handle, session: Session, turn: Turn | None) -> None:
+    def _write(self, handle: Handle, session: Session, record: str | None) -> None:
         assert isinstance(handle, _DbHandle)
         connection, sql = self._sql()
         try:
             with connection.cursor() as cursor:
                 if session.turns == 1 or session.over:
                     cursor.execute(sql["forget_turns"], [handle.pk])
-                if turn is not None:
-                    cursor.execute(sql["add_turn"], [handle.pk, session.turns, encode_turn(turn)])
+                if record is not None:
+                    cursor.execute(sql["add_turn"], [handle.pk, session.turns, record])
                 response = json.dumps(session.response, ensure_ascii=False, separators=(",", ":"))
                 cursor.execute(
                     sql["update"],
@@ -184,6 +186,7 @@ class DatabaseSessionStore(DurableSessionStore):
                         session.message_id,
                         response,
                         session.over,
+                        session.recorded_bytes,
                         self._now(connection, self.idle_timeout),
                         handle.pk,
                     ],

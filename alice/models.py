@@ -21,6 +21,10 @@ class DialogSession(models.Model):
     # The last response, JSON.
     response = models.TextField(blank=True)
     over = models.BooleanField(default=False)
+    # Bytes of the recorded turns (DialogTurn.record): what a replay reads, capped by
+    # ALICE_MAX_SESSION_BYTES. A default in the database too, so that a process of the
+    # previous release can still create rows while a deploy rolls.
+    recorded_bytes = models.PositiveIntegerField(default=0, db_default=0)
     # Idle sessions past this are treated as gone; `manage.py alice_clearsessions` deletes
     # them.
     expires = models.DateTimeField(db_index=True)
@@ -43,7 +47,8 @@ class DialogTurn(models.Model):
         DialogSession, on_delete=models.CASCADE, related_name="recorded_turns"
     )
     number = models.PositiveIntegerField()
-    # JSON [request minus the user's access_token, recorded() values, response digest].
+    # JSON [what replay.recordable() keeps of the request (no access_token), recorded()
+    # values, response digest].
     record = models.TextField()
 
     class Meta:

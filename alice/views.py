@@ -1,29 +1,23 @@
 """The webhook view: the Django side of alice.engine.webhook.answer_webhook()."""
 
 from collections.abc import Callable
-from functools import cache
-from typing import Any
 
 from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from alice.engine import Skill
-from alice.engine.webhook import DEFAULT_MAX_BODY_SIZE, JSON_CONTENT_TYPE, answer_webhook
+from alice.engine.webhook import JSON_CONTENT_TYPE, answer_webhook
 
 
-@cache
 def max_body_size() -> int:
-    """Return the body size cap, ALICE_MAX_BODY_SIZE (read once: a missing setting is slow)."""
-    return getattr(settings, "ALICE_MAX_BODY_SIZE", DEFAULT_MAX_BODY_SIZE)
+    """Return the body size cap, ALICE_MAX_BODY_SIZE."""
+    return settings.ALICE_MAX_BODY_SIZE
 
 
-@receiver(setting_changed)
-def _forget_max_body_size(*, setting: str, **kwargs: Any) -> None:
-    if setting == "ALICE_MAX_BODY_SIZE":
-        max_body_size.cache_clear()
+def skill_ids() -> frozenset[str]:
+    """Return the skill ids the webhooks serve, from ALICE_SKILL_ID (empty: any)."""
+    return frozenset(filter(None, (part.strip() for part in settings.ALICE_SKILL_ID.split(","))))
 
 
 def webhook_view(skill: Skill) -> Callable[[HttpRequest], HttpResponse]:
@@ -42,6 +36,7 @@ def webhook_view(skill: Skill) -> Callable[[HttpRequest], HttpResponse]:
             content_length=request.META.get("CONTENT_LENGTH"),
             read=request.read,
             max_body_size=max_body_size(),
+            skill_ids=skill_ids(),
         )
         response = HttpResponse(answer.body, status=answer.status, content_type=JSON_CONTENT_TYPE)
         if answer.allow is not None:

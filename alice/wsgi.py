@@ -25,7 +25,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from alice.engine import Skill
 from alice.engine.wsgi import WebhookRouter, WSGIApplication
-from alice.views import max_body_size
+from alice.views import max_body_size, skill_ids
 
 __all__ = ["webhook_routes", "with_alice_webhooks"]
 
@@ -39,6 +39,7 @@ def with_alice_webhooks(application: WSGIApplication) -> WebhookRouter:
         scope=_django_request,
         headers=_security_headers(),
         max_body_size=max_body_size(),
+        skill_ids=skill_ids(),
     )
 
 

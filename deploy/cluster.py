@@ -9,8 +9,13 @@ HTTP and WebSockets across the processes; Redis carries each chat message to
 the sockets on every process. A uvicorn process that exits is started again
 (kill one to see the chat reconnect and catch up); Ctrl+C stops everything.
 
-The nginx config is rendered from deploy/nginx.conf.template into the run
-directory (deploy/run/ by default). See docs/deploy.md.
+The processes run with DEBUG=0 whatever the environment says (production_env in
+deploy/supervisor.py): SECRET_KEY and ALLOWED_HOSTS from the environment, else a
+key kept in the run directory and the addresses served. Static files are
+collected into the run directory (or STATIC_ROOT) at each start. nginx speaks
+plain HTTP: TLS goes in front of it. The nginx config is rendered from
+deploy/nginx.conf.template into the run directory (deploy/run/ by default). See
+docs/deploy.md.
 """
 
 import argparse
@@ -23,9 +28,13 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
 from deploy.supervisor import (  # noqa: E402
+    RecipeError,
     Supervisor,
     find_nginx,
+    plain_http_warning,
     prepare_nginx,
+    production_env,
+    raise_open_files_limit,
     render_nginx_config,
 )
 
@@ -90,8 +99,26 @@ def server_command(host: str, port: int) -> list[str]:
     ]
 
 
-def manage(*args: str) -> None:
-    subprocess.run([sys.executable, str(BASE_DIR / "manage.py"), *args], cwd=BASE_DIR, check=True)
+def manage(*args: str, env: dict[str, str]) -> None:
+    """Run a manage.py command with the processes' environment *env*."""
+    subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), *args], cwd=BASE_DIR, env=env, check=True
+    )
+
+
+def nginx_config(
+    *, listen: str, ports: list[int], run_dir: Path, access_log: bool, static_root: Path | None
+) -> str:
+    """Return the nginx config for processes on *ports*, nginx listening on *listen*."""
+    return render_nginx_config(
+        TEMPLATE,
+        listen=listen,
+        upstreams=[f"127.0.0.1:{port}" for port in ports],
+        run_dir=run_dir,
+        access_log=access_log,
+        mime_types=str(run_dir / "mime.types"),
+        static_location=static_location(static_root),
+    )
 
 
 def main() -> int:
@@ -105,14 +132,16 @@ def main() -> int:
         "--static",
         choices=["nginx", "django"],
         default="nginx",
-        help="nginx: collectstatic, then nginx serves /static/ (default); "
-        "django: WhiteNoise serves it through the processes",
+        help="nginx serves /static/ (default) or django: WhiteNoise serves it through the "
+        "processes; collectstatic runs either way (DEBUG=0 serves only collected files)",
     )
     parser.add_argument("--no-migrate", action="store_true", help="skip manage.py migrate")
     parser.add_argument("--access-log", action="store_true", help="nginx access log in run dir")
+    parser.add_argument(
+        "--check", action="store_true", help="render and test the nginx config, then exit"
+    )
     args = parser.parse_args()
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
     if args.processes > 1 and not os.environ.get("REDIS_URL"):
         parser.error(
             "REDIS_URL is not set: without Redis each process has its own in-memory "
@@ -125,39 +154,55 @@ def main() -> int:
     run_dir = args.run_dir.resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "mime.types").write_text(MIME_TYPES)
-
-    if not args.no_migrate:
-        manage("migrate", "--no-input")
-    static_root = None
-    if args.static == "nginx":
-        manage("collectstatic", "--no-input", "--verbosity", "0")
-        from django.conf import settings
-
-        static_root = Path(settings.STATIC_ROOT).resolve()
+    try:
+        env, notes = production_env(os.environ, run_dir=run_dir, host=args.host)
+    except RecipeError as error:
+        parser.error(str(error))
+    # Collected into the run directory unless STATIC_ROOT says otherwise: a run of its own
+    # does not rewrite the files another run (or the tests) serves.
+    static_root = Path(env.setdefault("STATIC_ROOT", str(run_dir / "static"))).resolve()
 
     ports = [args.base_port + i for i in range(args.processes)]
     nginx_command = prepare_nginx(
         nginx,
         run_dir,
-        render_nginx_config(
-            TEMPLATE,
+        nginx_config(
             listen=f"{args.host}:{args.port}",
-            upstreams=[f"127.0.0.1:{port}" for port in ports],
+            ports=ports,
             run_dir=run_dir,
             access_log=args.access_log,
-            mime_types=str(run_dir / "mime.types"),
-            static_location=static_location(static_root),
+            static_root=static_root if args.static == "nginx" else None,
         ),
     )
     config = run_dir / "nginx.conf"
+    if args.check:
+        print(f"cluster: {config} is valid", flush=True)
+        return 0
 
+    if not args.no_migrate:
+        manage("migrate", "--no-input", env=env)
+    # With DEBUG=0 the pages name static files by their hashed names from the manifest
+    # collectstatic writes, and WhiteNoise serves only collected files.
+    manage("collectstatic", "--no-input", "--verbosity", "0", env=env)
+
+    url = f"http://{args.host}:{args.port}/"
+    why_tls = [
+        "DEBUG=0 makes the session and CSRF cookies Secure: a browser keeps them over plain",
+        "HTTP only from a loopback address it treats as secure (Chromium does), so signing",
+        "in anywhere else needs TLS.",
+    ]
+    for line in [*notes, *plain_http_warning(url, args.host, why_tls)]:
+        print(f"cluster: {line}", flush=True)
     print(
-        f"cluster: http://{args.host}:{args.port}/ -> uvicorn on ports "
-        f"{', '.join(map(str, ports))} (config {config})",
+        f"cluster: {url} -> uvicorn on ports {', '.join(map(str, ports))}, DEBUG=0 "
+        f"(config {config})",
         flush=True,
     )
+    limit_note = raise_open_files_limit()
+    if limit_note:
+        print(f"cluster: {limit_note}", flush=True)
     servers = {port: server_command("127.0.0.1", port) for port in ports}
-    return Supervisor(servers, nginx_command, name="cluster", kind="uvicorn").run()
+    return Supervisor(servers, nginx_command, name="cluster", kind="uvicorn", env=env).run()
 
 
 if __name__ == "__main__":

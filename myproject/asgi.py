@@ -11,15 +11,19 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
+from myproject.websocket_handshake import SiteOriginValidator, refuse_unrouted  # noqa: E402
 from privatemessages.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        "websocket": SiteOriginValidator(
+            AuthMiddlewareStack(
+                # Last: any path the routes above do not take.
+                URLRouter([*websocket_urlpatterns, re_path(r"", refuse_unrouted)])
+            )
         ),
     }
 )

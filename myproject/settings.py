@@ -62,6 +62,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "privatemessages.middleware.TimezoneMiddleware",
+    # Last, so that its process_exception is the first one asked.
+    "myproject.overload.PoolExhaustedMiddleware",
 ]
 
 ROOT_URLCONF = "myproject.urls"
@@ -111,7 +113,11 @@ elif (
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
         "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "10")),
-        "timeout": 10,
+        # How long a request waits for a connection when all are lent out.
+        # Short: past it the request is answered 503 with Retry-After
+        # (myproject.overload), which tells the client more than a page that
+        # hangs, and frees its thread for the requests the pool can serve.
+        "timeout": float(os.environ.get("DATABASE_POOL_TIMEOUT", "3")),
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -160,6 +166,26 @@ else:
 # refilled at PRIVATEMESSAGES_WS_RATE per second; frames past it are refused.
 PRIVATEMESSAGES_WS_RATE = float(os.environ.get("PRIVATEMESSAGES_WS_RATE", "10"))
 PRIVATEMESSAGES_WS_BURST = int(os.environ.get("PRIVATEMESSAGES_WS_BURST", "20"))
+# Per user, across all of the user's sockets and server processes (Redis when
+# REDIS_URL is set, process memory otherwise; docs/protocol.md "Limits").
+# Messages: by default as fast as one connection may, so that more sockets add
+# nothing; the burst covers a couple of tabs resending their outboxes at once.
+PRIVATEMESSAGES_USER_SEND_RATE = float(
+    os.environ.get("PRIVATEMESSAGES_USER_SEND_RATE", str(PRIVATEMESSAGES_WS_RATE))
+)
+PRIVATEMESSAGES_USER_SEND_BURST = int(
+    os.environ.get("PRIVATEMESSAGES_USER_SEND_BURST", str(2 * PRIVATEMESSAGES_WS_BURST))
+)
+# Messages replayed by "sync", per second and at once: a reconnect of several
+# tabs fits in the burst; a storm of catch-ups is paced.
+PRIVATEMESSAGES_USER_REPLAY_RATE = float(
+    os.environ.get("PRIVATEMESSAGES_USER_REPLAY_RATE", "2000")
+)
+PRIVATEMESSAGES_USER_REPLAY_BURST = int(
+    os.environ.get("PRIVATEMESSAGES_USER_REPLAY_BURST", "10000")
+)
+# Sockets (chat pages and thread lists) one user may have open at once.
+PRIVATEMESSAGES_USER_MAX_SOCKETS = int(os.environ.get("PRIVATEMESSAGES_USER_MAX_SOCKETS", "50"))
 # Threads per process that run the chat sockets' database work (saving and
 # replaying messages) side by side; keep it below DATABASE_POOL_SIZE.
 PRIVATEMESSAGES_DB_THREADS = int(os.environ.get("PRIVATEMESSAGES_DB_THREADS", "4"))
@@ -170,6 +196,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+AUTHENTICATION_BACKENDS = [
+    # Checks every username and password: throttled, and hashing without
+    # holding a database connection (accounts/backends.py).
+    "accounts.backends.ThrottledModelBackend",
+    # Never asked about a password (the backend above answers for all of
+    # them); listed so that sessions logged in through it stay valid.
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Password guesses (accounts/throttle.py): counted per (account, address) pair
+# and per address, each up to its limit within LOGIN_THROTTLE_WINDOW seconds
+# of the first; past either, log-in attempts are refused with 429 until the
+# window ends. Never per account alone, so guessing at an account cannot keep
+# its owner out from her own address.
+LOGIN_THROTTLE_PAIR_LIMIT = int(os.environ.get("LOGIN_THROTTLE_PAIR_LIMIT", "5"))
+LOGIN_THROTTLE_ADDRESS_LIMIT = int(os.environ.get("LOGIN_THROTTLE_ADDRESS_LIMIT", "20"))
+LOGIN_THROTTLE_WINDOW = int(os.environ.get("LOGIN_THROTTLE_WINDOW", "300"))
+# Proxies (addresses or networks) whose X-Forwarded-For is believed. Empty under
+# deploy/cluster.py: its uvicorn already puts the client's address from nginx
+# in REMOTE_ADDR.
+LOGIN_THROTTLE_TRUSTED_PROXIES = env_list("LOGIN_THROTTLE_TRUSTED_PROXIES", "")
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "privatemessages:thread_list"
@@ -222,8 +269,13 @@ ALICE_SESSION_IDLE_TIMEOUT = int(os.environ.get("ALICE_SESSION_IDLE_TIMEOUT", "1
 ALICE_MAX_SESSIONS = int(os.environ.get("ALICE_MAX_SESSIONS", "10000"))
 # Requests a dialog may take: a replay grows with them; past it the dialog ends politely.
 ALICE_MAX_TURNS = int(os.environ.get("ALICE_MAX_TURNS", "200"))
+# Bytes of recorded turns a dialog may reach, likewise: what one replay reads and runs.
+ALICE_MAX_SESSION_BYTES = int(os.environ.get("ALICE_MAX_SESSION_BYTES", str(64 * 1024)))
 # Bytes of a webhook request body; larger ones get 413.
 ALICE_MAX_BODY_SIZE = int(os.environ.get("ALICE_MAX_BODY_SIZE", str(64 * 1024)))
+# The skill id (Yandex Dialogs console) whose requests the webhooks answer, or several
+# separated by commas; other requests get 403. Empty: any.
+ALICE_SKILL_ID = os.environ.get("ALICE_SKILL_ID", "")
 
 # Production hardening: on whenever DEBUG is off, so `check --deploy` is clean.
 if not DEBUG:

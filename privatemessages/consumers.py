@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -23,14 +25,18 @@ from .fanout import get_fanout
 from .models import Thread
 from .outbox import Outbox
 from .ratelimit import TokenBucket
+from .userlimits import SocketSlot, get_user_limits
 
 logger = logging.getLogger(__name__)
 
 # Close codes, sent after the handshake so that browsers see them.
+# Not signed in: at the handshake, or the session ended while the socket was open.
 CLOSE_UNAUTHENTICATED = 4401
 # Not a participant, or no such thread: the same code, so that a stranger
 # cannot probe which thread ids exist.
 CLOSE_FORBIDDEN = 4403
+# The user has as many sockets open as PRIVATEMESSAGES_USER_MAX_SOCKETS allows.
+CLOSE_TOO_MANY_SOCKETS = 4429
 
 # The most messages one "sync" replays; the answer says "more" when there are
 # others, and the client asks again from the last id it got.
@@ -49,18 +55,26 @@ _NOT_JSON = object()
 class FrameError(Exception):
     """A client frame that is refused; ``code`` is stable, ``detail`` is for people."""
 
-    def __init__(self, code: str, detail: str) -> None:
+    def __init__(self, code: str, detail: str, *, retry_after: float | None = None) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
+        self.retry_after = retry_after
+
+
+def rate_limited(retry_after: float | None) -> FrameError:
+    return FrameError(
+        "rate_limited", "Слишком много сообщений подряд, подождите.", retry_after=retry_after
+    )
 
 
 class BaseConsumer(AsyncWebsocketConsumer):
     """
-    Authentication, the per-connection rate limit, JSON frames and error
-    frames, shared by both consumers. Subclasses name their frame handlers in
-    ``frame_handlers`` (frame type -> method name), their groups in
-    ``groups_to_join`` and take those groups' events in ``deliver``.
+    Authentication, the per-connection rate limit, the per-user socket limit,
+    the end of the session, JSON frames and error frames, shared by both
+    consumers. Subclasses name their frame handlers in ``frame_handlers``
+    (frame type -> method name), their groups in ``groups_to_join`` and take
+    those groups' events in ``deliver_event``.
     """
 
     frame_handlers: dict[str, str] = {"ping": "receive_ping"}
@@ -70,6 +84,9 @@ class BaseConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = None
 
     ready = False
+    socket_slot: SocketSlot | None = None
+    # Names the session the socket was opened with (events.session_digest).
+    session_digest: str | None = None
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -86,6 +103,8 @@ class BaseConsumer(AsyncWebsocketConsumer):
             fanout = get_fanout() if self.joined else None
             for group in self.joined:
                 await fanout.leave(group, self)
+            if self.socket_slot is not None:
+                await get_user_limits().close_socket(self.socket_slot)
 
     async def dispatch(self, message: dict) -> None:
         # AsyncConsumer.dispatch hops to a worker thread to close stale database
@@ -108,9 +127,15 @@ class BaseConsumer(AsyncWebsocketConsumer):
         if not await self.authorize():
             await self.refuse(CLOSE_FORBIDDEN)
             return
+        self.socket_slot = await get_user_limits().open_socket(self.user_id)
+        if self.socket_slot is None:
+            await self.refuse(CLOSE_TOO_MANY_SOCKETS)
+            return
+        session = self.scope.get("session")
+        self.session_digest = events.session_digest(getattr(session, "session_key", None))
         fanout = get_fanout()
         if fanout is not None:
-            for group in self.groups_to_join():
+            for group in [events.session_group(self.user_id), *self.groups_to_join()]:
                 self.joined.append(group)
                 await fanout.join(group, self)
         self.ready = True
@@ -118,7 +143,36 @@ class BaseConsumer(AsyncWebsocketConsumer):
 
     def deliver(self, event: dict) -> None:
         """Take an event of a joined group (from the Fanout); must not wait."""
+        if event.get("type") == events.SESSION_ENDED:
+            if events.session_ends_socket(event, self.session_digest):
+                self.end_session()
+            return
+        self.deliver_event(event)
+
+    def deliver_event(self, event: dict) -> None:
+        """Take an event of one of ``groups_to_join``; must not wait."""
         raise NotImplementedError
+
+    def end_session(self) -> None:
+        """The socket's session ended: stop at once, and close with 4401."""
+        if not self.ready:
+            return
+        # Frames that arrive from now on are dropped, and nothing more is sent
+        # but the close.
+        self.ready = False
+        self.outbox.close()
+        self._ending = asyncio.ensure_future(self.close(code=CLOSE_UNAUTHENTICATED))
+
+    async def in_turn(self, job: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """Run *job* in the outbox, after what is queued there, and wait for it."""
+        try:
+            await self.outbox.call(job)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this consumer itself is being stopped
+            # The outbox was closed under the job (the session ended, a
+            # delivery failed): the socket is closing, there is nothing to answer.
 
     async def delivery_failed(self, error: BaseException) -> None:
         if isinstance(error, OSError):
@@ -153,8 +207,9 @@ class BaseConsumer(AsyncWebsocketConsumer):
             client_id = None
         try:
             # Every frame costs a token, garbage included: a flood is a flood.
-            if not self.bucket.take():
-                raise FrameError("rate_limited", "Слишком много сообщений подряд, подождите.")
+            retry_after = self.bucket.try_take()
+            if retry_after:
+                raise rate_limited(retry_after)
             if text_data is None:
                 raise FrameError("binary_frame", "Двоичные кадры не поддерживаются.")
             if frame is _NOT_JSON:
@@ -167,7 +222,7 @@ class BaseConsumer(AsyncWebsocketConsumer):
         except services.MessageError as error:
             await self.send_error(error.code, error.message, client_id)
         except FrameError as error:
-            await self.send_error(error.code, error.detail, client_id)
+            await self.send_error(error.code, error.detail, client_id, error.retry_after)
 
     async def receive_ping(self, frame: dict) -> None:
         # The client's keepalive: an answer proves the connection is alive.
@@ -176,11 +231,22 @@ class BaseConsumer(AsyncWebsocketConsumer):
     async def send_json(self, content: dict) -> None:
         await self.send(text_data=events.to_json(content))
 
-    async def send_error(self, code: str, detail: str, client_id: str | None = None) -> None:
+    async def send_error(
+        self,
+        code: str,
+        detail: str,
+        client_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        if not self.ready:
+            return  # closing: the session ended meanwhile
         frame = {"type": "error", "code": code, "detail": detail}
         if client_id is not None:
             frame["client_id"] = client_id
-        await self.send_json(frame)
+        if retry_after:
+            frame["retry_after"] = _seconds(retry_after)
+        # Escaped if need be: the echoed client_id is whatever the client sent.
+        await self.send(text_data=events.to_json_escaped(frame))
 
 
 class ChatConsumer(BaseConsumer):
@@ -199,6 +265,10 @@ class ChatConsumer(BaseConsumer):
     # The id of the newest message this socket has delivered (or the client
     # said it has); None until the client's first sync.
     last_id: int | None = None
+    # Whether the last sync answered "more": false. Live messages go out only
+    # then; during a catch-up in pages the next sync replays them, and a live
+    # one would open a gap that fill_gap would read past the replay budget.
+    caught_up = False
     # Live events that came before their predecessor, by the predecessor's id,
     # and the timer that fetches the gap if it does not come (chat_message).
     early: dict[int, dict]
@@ -228,6 +298,12 @@ class ChatConsumer(BaseConsumer):
         # Check on the event loop first: bad input costs no thread hop.
         text = services.clean_message_text(frame.get("text"))
         client_id = services.clean_client_id(frame.get("client_id"))
+        # Across all of the user's sockets and processes.
+        retry_after = await get_user_limits().take_message(self.user_id)
+        if retry_after:
+            raise rate_limited(retry_after)
+        if not self.ready:
+            return  # the session ended meanwhile
         try:
             # Saved, counted and broadcast (after commit) by the service; this
             # socket gets its own message back through the thread's group.
@@ -251,28 +327,50 @@ class ChatConsumer(BaseConsumer):
         if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= _MAX_ID:
             raise FrameError("invalid_sync", "after должен быть целым числом не меньше 0.")
         # In the outbox: live messages that arrive during the replay wait
-        # behind it, and then go out unless the replay contained them.
-        await self.outbox.call(lambda: self.sync(after))
+        # behind it, and then go out unless the replay contained them. Not
+        # waited for: a sync that the replay budget holds must not hold up
+        # the socket's other frames, nor its disconnect (a failure closes the
+        # socket, through delivery_failed).
+        self.outbox.push(lambda: self.sync(after))
 
     async def sync(self, after: int) -> None:
         if self.last_id is not None:
             # What this socket already delivered is on its way to the client.
             after = max(after, self.last_id)
-        payloads, more = await self.replay(after)
+        payloads, more = await in_database_thread(self._stored_after)(after)
+        # Charged against the user's replay budget, which may hold the page.
+        retry_after = (
+            await get_user_limits().pace_replay(self.user_id, len(payloads)) if payloads else 0
+        )
+        if retry_after:
+            # Nothing sent: "ask again", with a hint of when. A client that asks
+            # at once is held here again, so it cannot hammer.
+            self.caught_up = False
+            await self.send_json(
+                {
+                    "type": "synced",
+                    "last_id": after,
+                    "more": True,
+                    "retry_after": _seconds(retry_after),
+                }
+            )
+            return
+        await self.send_replayed(payloads)
         self.last_id = payloads[-1]["id"] if payloads else after
+        self.caught_up = not more
         await self.send_json({"type": "synced", "last_id": self.last_id, "more": more})
 
-    def deliver(self, event: dict) -> None:
+    def deliver_event(self, event: dict) -> None:
         if event.get("type") != "chat.message":
             return
-        if self.last_id is None and not self.outbox.busy:
-            # No sync yet, nor one in progress: the first sync replays it.
+        if not self.caught_up and not self.outbox.busy:
+            # Not caught up, nor a sync in progress: the next sync replays it.
             return
         self.outbox.push(lambda: self.chat_message(event))
 
     async def chat_message(self, event: dict) -> None:
-        if self.last_id is None:
-            # The first sync replays it from the database.
+        if not self.caught_up:
+            # The next sync replays it from the database.
             return
         message = event["message"]
         if message["id"] <= self.last_id:
@@ -312,10 +410,13 @@ class ChatConsumer(BaseConsumer):
     async def replay(self, after: int) -> tuple[list[dict], bool]:
         """Send up to SYNC_LIMIT stored messages after *after*; return them and "more"."""
         payloads, more = await in_database_thread(self._stored_after)(after)
+        await self.send_replayed(payloads)
+        return payloads, more
+
+    async def send_replayed(self, payloads: list[dict]) -> None:
         for payload in payloads:
             await self.send_json(payload)
             self.last_id = payload["id"]
-        return payloads, more
 
     def _stored_after(self, after: int) -> tuple[list[dict], bool]:
         messages = selectors.messages_after(
@@ -338,13 +439,13 @@ class ThreadListConsumer(BaseConsumer):
 
     async def receive_sync(self, frame: dict) -> None:
         # In the outbox, so that no update overtakes the list it updates.
-        await self.outbox.call(self.send_thread_list)
+        await self.in_turn(self.send_thread_list)
 
     async def send_thread_list(self) -> None:
         threads = await in_database_thread(self._thread_list)()
         await self.send_json({"type": "threads", "threads": threads})
 
-    def deliver(self, event: dict) -> None:
+    def deliver_event(self, event: dict) -> None:
         if event.get("type") == "thread.update" and self.ready:
             self.outbox.push(lambda: self.send_json(event["thread"]))
 
@@ -354,6 +455,11 @@ class ThreadListConsumer(BaseConsumer):
             for summary in selectors.thread_list_for_user(user=self.user)
             if summary.last_message_id is not None
         ]
+
+
+def _seconds(delay: float) -> float:
+    """A delay as the protocol gives it: seconds, to the millisecond, never 0."""
+    return max(0.001, round(delay, 3))
 
 
 def _loads(text: str) -> object:

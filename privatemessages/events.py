@@ -9,6 +9,7 @@ import json
 import logging
 from datetime import UTC, datetime
 
+from django.utils.crypto import salted_hmac
 from django.utils.text import Truncator
 
 from . import fanout, selectors
@@ -29,6 +30,50 @@ def thread_group(thread_id: int) -> str:
 def user_group(user_id: int) -> str:
     """Group of every socket one user has open (for the live thread list)."""
     return f"pm.user.{user_id}"
+
+
+def session_group(user_id: int) -> str:
+    """
+    Group of every socket one user has open, chat pages and thread lists: it
+    carries only ``session.ended``. Not user_group, which carries a thread-list
+    update per message that the chat pages would receive only to drop.
+    """
+    return f"pm.session.{user_id}"
+
+
+SESSION_ENDED = "session.ended"
+
+
+def session_digest(session_key: str | None) -> str | None:
+    """
+    Name a session in events without its key, which is a credential and
+    would otherwise travel through Redis.
+    """
+    if not session_key:
+        return None
+    return salted_hmac("privatemessages.session", session_key, algorithm="sha256").hexdigest()[:32]
+
+
+def session_ended_event(session_key: str | None) -> dict:
+    """The event that ends the sockets of the session *session_key*, or of all sessions (None)."""
+    return {"type": SESSION_ENDED, "session": session_digest(session_key)}
+
+
+def session_ends_socket(event: dict, socket_session_digest: str | None) -> bool:
+    """Whether the ``session.ended`` *event* ends a socket opened with that session."""
+    ended = event.get("session")
+    return ended is None or ended == socket_session_digest
+
+
+def announce_sessions_ended(user_id: int, *, session_key: str | None = None) -> None:
+    """
+    Close *user_id*'s sockets on every process: those opened with the session
+    *session_key*, or all of them when it is None. From synchronous code.
+    """
+    try:
+        fanout.group_send_many([(session_group(user_id), session_ended_event(session_key))])
+    except Exception:
+        logger.exception("Could not announce the end of sessions of user %s", user_id)
 
 
 def message_payload(message: Message, *, client_id: str | None = None) -> dict:
@@ -171,3 +216,17 @@ def message_text_for_user(event: dict, user_id: int) -> str:
 def to_json(content: dict) -> str:
     """Return *content* as the text of a WebSocket frame."""
     return json.dumps(content, ensure_ascii=False)
+
+
+def to_json_escaped(content: dict) -> str:
+    """
+    Return *content* as frame text even if it holds what UTF-8 cannot encode
+    (a lone surrogate a client sent, echoed back): such characters are
+    escaped as \\uXXXX, which a JSON parser reads back as the same string.
+    """
+    text = to_json(content)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(content)  # ensure_ascii: every non-ASCII character escaped
+    return text

@@ -8,8 +8,12 @@ class TokenBucket:
     """
     Allow bursts of up to *burst* actions, refilled at *rate* per second.
 
-    Not thread-safe: each WebSocket connection owns one and uses it on the
-    event loop only.
+    An action may cost more than one token (a replayed page costs its size):
+    it is allowed while at least one token is left, and may leave the bucket
+    in debt, which the refill pays off before the next one is allowed. So a
+    cost larger than the burst is never refused for good, only paced.
+
+    Not thread-safe: each owner uses it on the event loop only.
     """
 
     def __init__(
@@ -23,12 +27,21 @@ class TokenBucket:
         self._tokens = float(burst)
         self._updated = clock()
 
-    def take(self) -> bool:
-        """Spend one token and return True, or return False if none is left."""
+    def take(self, cost: float = 1) -> bool:
+        """Spend *cost* tokens and return True, or return False if none is left."""
+        return self.try_take(cost) == 0
+
+    def try_take(self, cost: float = 1) -> float:
+        """Spend *cost* tokens and return 0, or return the seconds until one is left."""
         now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
         self._updated = now
         if self._tokens < 1:
-            return False
-        self._tokens -= 1
-        return True
+            return (1 - self._tokens) / self.rate
+        self._tokens -= cost
+        return 0.0
+
+    @property
+    def full(self) -> bool:
+        """Whether the bucket has refilled to its burst (it can then be forgotten)."""
+        return self._tokens + (self._clock() - self._updated) * self.rate >= self.burst

@@ -84,16 +84,12 @@ def thread_counts_rebuild(*, thread_ids: Iterable[int]) -> None:
     messages = Message.objects.filter(thread=OuterRef("pk"))
     sent = Message.objects.filter(thread=OuterRef("thread"), sender=OuterRef("user"))
     with transaction.atomic():
-        Thread.objects.filter(pk__in=thread_ids).update(
-            message_count=_count_of(messages)
-        )
+        Thread.objects.filter(pk__in=thread_ids).update(message_count=_count_of(messages))
         Membership.objects.filter(thread_id__in=thread_ids).update(sent_count=_count_of(sent))
 
 
 def _count_of(queryset) -> Subquery:
-    counted = queryset.order_by().values(
-        group=Value(1)
-    ).annotate(n=Count("pk")).values("n")
+    counted = queryset.order_by().values(group=Value(1)).annotate(n=Count("pk")).values("n")
     return Coalesce(Subquery(counted), 0)
 
 
@@ -140,6 +136,9 @@ def clean_client_id(client_id: object) -> str:
             "invalid_client_id",
             f"client_id должен быть строкой не длиннее {CLIENT_ID_MAX_LENGTH} символов.",
         )
+    # As for the text: PostgreSQL cannot store a NUL, nor UTF-8 a lone surrogate.
+    if "\x00" in client_id or not _is_utf8_encodable(client_id):
+        raise MessageError("invalid_client_id", "client_id содержит недопустимые символы.")
     return client_id
 
 

@@ -2,6 +2,7 @@
 Thin views: validate the input, call a selector or the message service, render.
 """
 
+import codecs
 import json
 from datetime import UTC
 
@@ -158,8 +159,18 @@ def send_message_api(request: HttpRequest, thread_id: int) -> HttpResponse:
         return api_error(
             413, "too_large", f"The request body is larger than {API_MAX_BODY_BYTES} bytes."
         )
+    charset = request.content_params.get("charset")
+    if charset is not None and not _names_utf8(charset):
+        return api_error(
+            400, "invalid_json", f"Content-Type declares charset={charset!r}; send UTF-8."
+        )
+    text = _utf8_text(body)
+    if text is None:
+        return api_error(
+            400, "invalid_json", "The request body is not UTF-8 (UTF-16, latin-1...); send UTF-8."
+        )
     try:
-        data = json.loads(body)
+        data = json.loads(text)
     except (ValueError, RecursionError):
         return api_error(400, "invalid_json", "The request body is not valid UTF-8 JSON.")
     if not isinstance(data, dict):
@@ -205,6 +216,30 @@ def _api_key_is_valid(provided: str) -> bool:
     expected = settings.PRIVATEMESSAGES_API_KEY
     # An unset key disables the API rather than accepting an empty header.
     return bool(expected) and constant_time_compare(provided, expected)
+
+
+def _names_utf8(charset: str) -> bool:
+    """Whether *charset* (from Content-Type) is a name of UTF-8, such as "UTF-8" or "utf8"."""
+    try:
+        return codecs.lookup(charset).name == "utf-8"
+    except LookupError:
+        return False
+
+
+def _utf8_text(body: bytes) -> str | None:
+    """
+    Return *body* decoded as UTF-8, or None if it is not UTF-8. json.loads()
+    would guess UTF-16 and UTF-32 from the bytes and accept them.
+    """
+    # UTF-16 and UTF-32 text of ASCII characters is valid UTF-8 byte for
+    # byte, with NULs between; UTF-8 JSON holds no raw NUL.
+    if b"\x00" in body:
+        return None
+    try:
+        # A leading byte order mark is ignored, as RFC 8259 allows.
+        return body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
 
 
 def _read_body(request: HttpRequest) -> bytes | None:

@@ -1,13 +1,14 @@
 """
 Sessions that outlive a process: the record in a shared backend, the generators kept here.
 
-A durable store records every turn of a dialog (the request minus secrets, the recorded()
-values, a digest of the response) in a backend that all the processes share (Redis, a
-database), with the session's last response for retries and a revision that changes on every
-save. The generators stay in the memory of the process that ran them, as the fast path. A
-process that gets a request for a session whose stored revision is not the one of its own
-generator (another process served the last turn, this one restarted, or evicted it) gets the
-session without a generator, and the skill rebuilds it by replaying the history().
+A durable store records every turn of a dialog (what replay.recordable() keeps of the
+request, the recorded() values, a digest of the response) in a backend that all the
+processes share (Redis, a database), with the session's last response for retries and a
+revision that changes on every save. The generators stay in the memory of the process that
+ran them, as the fast path. A process that gets a request for a session whose stored
+revision is not the one of its own generator (another process served the last turn, this
+one restarted, or evicted it) gets the session without a generator, and the skill rebuilds
+it by replaying the history().
 
 The fast path: a backend that can write "only if the session is still at revision R and
 nobody holds its lock" in one atomic step (``optimistic_turns``) lets a request for a dialog
@@ -35,7 +36,17 @@ from typing import Any
 
 from .storage import MemorySessionStore, Session, SessionMoved, SessionStore, Turn
 
-__all__ = ["DurableSessionStore", "RecordingMemoryStore", "decode_turn", "encode_turn"]
+__all__ = [
+    "DEFAULT_MAX_SESSION_BYTES",
+    "DurableSessionStore",
+    "RecordingMemoryStore",
+    "decode_turn",
+    "encode_turn",
+]
+
+# Room for the turn cap's worth of ordinary turns, and no more: a replay reads and runs
+# through all of them (bench/README.md, "Attacks").
+DEFAULT_MAX_SESSION_BYTES = 64 * 1024
 
 
 # Revisions and lock tokens need to be unique, not secret: a generator seeded from the OS
@@ -103,8 +114,8 @@ class DurableSessionStore(SessionStore):
 
     *idle_timeout* is how long the backend keeps an idle session; *max_sessions* bounds the
     generators kept in this process (least recently used first out: an evicted dialog is
-    replayed on its next request; 0 keeps none and replays every request); *max_turns* caps
-    a dialog, so that a replay stays short.
+    replayed on its next request; 0 keeps none and replays every request); *max_turns* and
+    *max_session_bytes* (bytes of recorded turns) cap a dialog, so that a replay stays short.
     """
 
     records_turns = True
@@ -118,12 +129,14 @@ class DurableSessionStore(SessionStore):
         idle_timeout: float = 1800,
         max_sessions: int = 10_000,
         max_turns: int | None = 200,
+        max_session_bytes: int | None = DEFAULT_MAX_SESSION_BYTES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.namespace = namespace
         self.idle_timeout = idle_timeout
         self.max_sessions = max_sessions
         self.max_turns = max_turns
+        self.max_session_bytes = max_session_bytes
         # The generators of this process, with the revision each was saved at.
         self._live = MemorySessionStore(
             idle_timeout=idle_timeout, max_sessions=max_sessions, clock=clock
@@ -151,15 +164,19 @@ class DurableSessionStore(SessionStore):
         session_id = session.session_id
         handle = self._held[session_id]
         session.rev = new_rev()
+        record = None if turn is None else encode_turn(turn)
+        if record is not None:
+            earlier = 0 if session.turns == 1 else session.recorded_bytes
+            session.recorded_bytes = earlier + len(record.encode())
         if isinstance(handle, OptimisticHandle):
             locked = self._write_if_current(
-                handle.expected_rev, session, turn, timeout=handle.remaining()
+                handle.expected_rev, session, record, timeout=handle.remaining()
             )
             if locked is not None:
                 self._moved(session_id, locked)
             handle.pending = session
             return
-        self._write(handle, session, turn)
+        self._write(handle, session, record)
         handle.pending = session
 
     def confirm(self, session_id: str) -> None:
@@ -212,10 +229,11 @@ class DurableSessionStore(SessionStore):
         """Lock the session in the backend and read it; raise SessionBusy after *timeout*."""
 
     @abstractmethod
-    def _write(self, handle: Handle, session: Session, turn: Turn | None) -> None:
+    def _write(self, handle: Handle, session: Session, record: str | None) -> None:
         """
-        Write *session* (and *turn*: a new history when ``session.turns == 1``, dropped
-        when the session is over). Raise SessionBusy if the lock was lost: nothing written.
+        Write *session* (and *record*, its new turn as encode_turn() gives it: a new history
+        when ``session.turns == 1``, dropped when the session is over). Raise SessionBusy if
+        the lock was lost: nothing written.
         """
 
     @abstractmethod
@@ -223,11 +241,15 @@ class DurableSessionStore(SessionStore):
         """Make the write final (unless *failed*) and free the lock."""
 
     def _write_if_current(
-        self, expected_rev: str | None, session: Session, turn: Turn | None, timeout: float | None
+        self,
+        expected_rev: str | None,
+        session: Session,
+        record: str | None,
+        timeout: float | None,
     ) -> Handle | None:
         """
         The fast path's save, atomic: if nobody holds the session's lock and it is stored at
-        *expected_rev*, write *session* and *turn* as _write() does and return None;
+        *expected_rev*, write *session* and *record* as _write() does and return None;
         otherwise take the lock (waiting up to *timeout*, SessionBusy after it), write
         nothing, and return the held handle with the session as stored.
         """
@@ -312,14 +334,14 @@ class RecordingMemoryStore(DurableSessionStore):
         # One process: the local lock already serialises the session.
         return Handle(self._read(session_id))
 
-    def _write(self, handle: Handle, session: Session, turn: Turn | None) -> None:
+    def _write(self, handle: Handle, session: Session, record: str | None) -> None:
         stored = replace(session, generator=None)  # a record, as a backend keeps it
         with self._guard:
             _, turns = self._records.get(session.session_id, (None, []))
             if session.turns == 1 or session.over:
                 turns = []
-            if turn is not None:
-                turns = [*turns, encode_turn(turn)]
+            if record is not None:
+                turns = [*turns, record]
             self._records[session.session_id] = (stored, turns)
 
     def _finish(self, handle: Handle, failed: bool) -> None:

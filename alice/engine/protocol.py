@@ -1,10 +1,22 @@
 """The webhook protocol of Yandex Dialogs: checking a request's shape, building a response."""
 
+import re
 from typing import Any
 
-__all__ = ["ProtocolError", "build_response", "validate_request"]
+__all__ = ["MAX_UTTERANCE", "ProtocolError", "build_response", "validate_request"]
 
 MAX_SESSION_ID = 64
+# The protocol's limit on what the user said: a script's work on a turn (its words, their
+# lemmas), live and on every replay, grows with it.
+MAX_UTTERANCE = 1024
+# Details of an error name at most this many fields: the answer stays small.
+MAX_DETAILS = 10
+
+# A lone surrogate: no UTF-8 encoder (a store's, the response's) takes it. JSON gives a
+# string one only through a \uXXXX escape of U+D800..U+DFFF (a valid pair decodes to the one
+# character it stands for), so a JSON text without such an escape holds none.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 _KIND_NAMES = {
     dict: "an object",
@@ -45,15 +57,73 @@ def _field(
     return value
 
 
-def validate_request(data: Any) -> dict[str, Any]:
-    """
-    Return *data* if it has the shape of a protocol request, else raise ProtocolError.
+def _text(
+    obj: dict[str, Any], key: str, where: str, errors: list[str], *, limit: int
+) -> str | None:
+    """Return obj[key] if it is a string of at most *limit* characters, as _field() does."""
+    value = _field(obj, key, str, where, errors)
+    if value is not None and len(value) > limit:
+        errors.append(f"{where}{key} must have at most {limit} characters")
+        return None
+    return value
 
-    Only what the engine relies on is checked; unknown extra fields are let through.
+
+def _name(key: Any) -> str:
+    """Return *key* as an error may show it: a lone surrogate as its escape."""
+    return str(key).encode("utf-8", "backslashreplace").decode()
+
+
+def _holds_lone_surrogate(data: Any) -> bool:
+    """Return whether a string in *data*, keys included, holds a lone surrogate."""
+    # Iterative: JSON may nest as deep as the parser allowed, deeper than Python recursion.
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii() and _SURROGATE.search(value):
+                return True
+        elif isinstance(value, dict):
+            stack.extend(value)  # the keys
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
+def _lone_surrogates(data: Any) -> list[str]:
+    """Return the paths of the strings in *data*, keys included, holding a lone surrogate."""
+    found: list[str] = []
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack and len(found) < MAX_DETAILS:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                found.append(path or "the body")
+        elif isinstance(value, dict):
+            for key, item in reversed(value.items()):
+                child = f"{path}.{_name(key)}" if path else _name(key)
+                if isinstance(key, str) and _SURROGATE.search(key):
+                    found.append(f"the key {child}")
+                stack.append((child, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in reversed(list(enumerate(value))))
+    return found
+
+
+def validate_request(data: Any, *, source: str | None = None) -> dict[str, Any]:
+    """
+    Return *data* if it is a protocol request the engine can serve, else raise ProtocolError.
+
+    Only what the engine relies on is checked; unknown extra fields are let through. No
+    string may hold a lone surrogate (no store could keep it, no answer could carry it),
+    nor the session id a NUL. *source*, the JSON text *data* was parsed from, spares the
+    search of every string when the text has no escape that could give a surrogate.
     """
     if not isinstance(data, dict):
         raise ProtocolError(["the body must be a JSON object"])
     errors: list[str] = []
+    if (source is None or _SURROGATE_ESCAPE.search(source)) and _holds_lone_surrogate(data):
+        errors += [f"{path} must not hold a lone surrogate" for path in _lone_surrogates(data)]
     _field(data, "version", str, "", errors, required=True)
     _field(data, "meta", dict, "", errors)
     _field(data, "state", dict, "", errors)
@@ -62,6 +132,9 @@ def validate_request(data: Any) -> dict[str, Any]:
         session_id = _field(session, "session_id", str, "session.", errors, required=True)
         if session_id is not None and not 0 < len(session_id) <= MAX_SESSION_ID:
             errors.append(f"session.session_id must have 1 to {MAX_SESSION_ID} characters")
+        if session_id is not None and "\x00" in session_id:
+            # The database store keeps the id as it is, and PostgreSQL text takes no NUL.
+            errors.append("session.session_id must not hold a NUL character")
         message_id = _field(session, "message_id", int, "session.", errors, required=True)
         if message_id is not None and message_id < 0:
             errors.append("session.message_id must not be negative")
@@ -72,18 +145,23 @@ def validate_request(data: Any) -> dict[str, Any]:
     body = _field(data, "request", dict, "", errors, required=True)
     if body is not None:
         _field(body, "type", str, "request.", errors)
-        _field(body, "command", str, "request.", errors)
-        _field(body, "original_utterance", str, "request.", errors)
+        _text(body, "command", "request.", errors, limit=MAX_UTTERANCE)
+        _text(body, "original_utterance", "request.", errors, limit=MAX_UTTERANCE)
         nlu = _field(body, "nlu", dict, "request.", errors)
         if nlu is not None:
             tokens = _field(nlu, "tokens", list, "request.nlu.", errors)
             if tokens and not all(isinstance(token, str) for token in tokens):
                 errors.append("request.nlu.tokens must hold strings")
+            elif tokens and sum(map(len, tokens)) + len(tokens) - 1 > MAX_UTTERANCE:
+                # The words of the utterance; a ButtonPressed request's command is made of them.
+                errors.append(
+                    f"request.nlu.tokens must have at most {MAX_UTTERANCE} characters in all"
+                )
             entities = _field(nlu, "entities", list, "request.nlu.", errors)
             if entities and not all(isinstance(entity, dict) for entity in entities):
                 errors.append("request.nlu.entities must hold objects")
     if errors:
-        raise ProtocolError(errors)
+        raise ProtocolError(errors[:MAX_DETAILS])
     return data
 
 

@@ -5,7 +5,7 @@ Per session, three keys that share a hash slot (the session id is their hash tag
 
 - ``<prefix>alice:<namespace>:{<session id>}:meta``, a hash: ``rev`` (changes on every save),
   ``turns``, ``mid`` (the last message_id answered), ``resp`` (its response, JSON, for
-  retries) and ``over`` ("1" once the dialog ended);
+  retries), ``over`` ("1" once the dialog ended) and ``bytes`` (the size of the turns);
 - ``...:turns``, a list: one JSON ``[request, recorded values, response digest]`` per turn,
   dropped once the dialog is over;
 - ``...:lock``: the token of the request that holds the session (SET NX PX), with a TTL so
@@ -34,7 +34,7 @@ import redis
 from redis.connection import Connection
 from redis.exceptions import NoScriptError
 
-from .durable import DurableSessionStore, Handle, decode_turn, encode_turn, new_rev
+from .durable import DurableSessionStore, Handle, decode_turn, new_rev
 from .storage import Session, SessionBusy, SessionStoreError, Turn
 
 __all__ = ["RedisSessionStore"]
@@ -45,11 +45,11 @@ if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
    and redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.call('PTTL', KEYS[1])
 end
-return redis.call('HMGET', KEYS[2], 'rev', 'turns', 'mid', 'resp', 'over')
+return redis.call('HMGET', KEYS[2], 'rev', 'turns', 'mid', 'resp', 'over', 'bytes')
 """
 
 # Writes a turn. KEYS: lock, meta, turns. ARGV: token, rev, turns, mid, resp, over, turn JSON
-# or "", "1" to start a new history, TTL (s).
+# or "", "1" to start a new history, TTL (s), bytes.
 _WRITE = """
 if ARGV[8] == '1' or ARGV[6] == '1' then
   redis.call('DEL', KEYS[3])
@@ -59,7 +59,7 @@ if ARGV[7] ~= '' then
   redis.call('EXPIRE', KEYS[3], ARGV[9])
 end
 redis.call('HSET', KEYS[2], 'rev', ARGV[2], 'turns', ARGV[3], 'mid', ARGV[4],
-           'resp', ARGV[5], 'over', ARGV[6])
+           'resp', ARGV[5], 'over', ARGV[6], 'bytes', ARGV[10])
 redis.call('EXPIRE', KEYS[2], ARGV[9])
 """
 
@@ -74,19 +74,19 @@ return 1
 """
 
 # The fast path (no lock held): as _WRITE if nobody holds the lock and the stored revision
-# is ARGV[10]; returns "written". Else, as _ACQUIRE with the token ARGV[1] and the lock TTL
-# ARGV[11] (ms): the meta fields, or the lock's PTTL when another request holds it.
+# is ARGV[11]; returns "written". Else, as _ACQUIRE with the token ARGV[1] and the lock TTL
+# ARGV[12] (ms): the meta fields, or the lock's PTTL when another request holds it.
 _COMMIT_IF_CURRENT = f"""
 local holder = redis.call('GET', KEYS[1])
-if not holder and redis.call('HGET', KEYS[2], 'rev') == ARGV[10] then
+if not holder and redis.call('HGET', KEYS[2], 'rev') == ARGV[11] then
 {_WRITE}
   return 'written'
 end
 if holder then
   return redis.call('PTTL', KEYS[1])
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[11])
-return redis.call('HMGET', KEYS[2], 'rev', 'turns', 'mid', 'resp', 'over')
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[12])
+return redis.call('HMGET', KEYS[2], 'rev', 'turns', 'mid', 'resp', 'over', 'bytes')
 """
 
 # KEYS: lock. ARGV: token. Deletes the lock only if it is still ours.
@@ -102,9 +102,13 @@ def _text(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value
 
 
+# The meta fields a session is read from, in _session()'s order.
+_META_FIELDS = ["rev", "turns", "mid", "resp", "over", "bytes"]
+
+
 def _session(session_id: str, fields: list[Any]) -> Session | None:
-    """Return the session stored in the meta *fields* (rev, turns, mid, resp, over)."""
-    rev, turns, mid, resp, over = (_text(value) for value in fields)
+    """Return the session stored in the meta *fields* (_META_FIELDS)."""
+    rev, turns, mid, resp, over, size = (_text(value) for value in fields)
     if rev is None:
         return None
     return Session(
@@ -114,6 +118,7 @@ def _session(session_id: str, fields: list[Any]) -> Session | None:
         response=None if resp in (None, "") else json.loads(resp),
         over=over == "1",
         rev=rev,
+        recorded_bytes=int(size or 0),  # none in a session saved before it was counted
     )
 
 
@@ -242,11 +247,11 @@ class RedisSessionStore(DurableSessionStore):
         except BaseException as exc:
             self._failed(connection, exc)
 
-    def _write(self, handle: Handle, session: Session, turn: Turn | None) -> None:
+    def _write(self, handle: Handle, session: Session, record: str | None) -> None:
         assert isinstance(handle, _RedisHandle)
         try:
             written = _commit(
-                handle.connection, handle.keys, handle.token, *self._record(session, turn)
+                handle.connection, handle.keys, handle.token, *self._record(session, record)
             )
         except redis.RedisError as exc:
             raise SessionStoreError(f"Redis: {exc}") from exc
@@ -255,12 +260,20 @@ class RedisSessionStore(DurableSessionStore):
         handle.written = True
 
     def _write_if_current(
-        self, expected_rev: str | None, session: Session, turn: Turn | None, timeout: float | None
+        self,
+        expected_rev: str | None,
+        session: Session,
+        record: str | None,
+        timeout: float | None,
     ) -> Handle | None:
         session_id = session.session_id
         keys = self.keys(session_id)
         token = new_rev()
-        args = (*self._record(session, turn), expected_rev or "", math.ceil(self.lock_ttl * 1000))
+        args = (
+            *self._record(session, record),
+            expected_rev or "",
+            math.ceil(self.lock_ttl * 1000),
+        )
         connection = self._take()
         try:
             # After a first attempt that did write, the skill answers from the record.
@@ -275,7 +288,7 @@ class RedisSessionStore(DurableSessionStore):
         # Another request holds the session: wait for it as a request on the slow path does.
         return self._acquire(session_id, timeout)
 
-    def _record(self, session: Session, turn: Turn | None) -> tuple[str | int, ...]:
+    def _record(self, session: Session, record: str | None) -> tuple[str | int, ...]:
         """Return the ARGV of _WRITE after the token: the session's meta and its new turn."""
         return (
             session.rev or "",
@@ -283,9 +296,10 @@ class RedisSessionStore(DurableSessionStore):
             "" if session.message_id is None else session.message_id,
             json.dumps(session.response, ensure_ascii=False, separators=(",", ":")),
             "1" if session.over else "0",
-            "" if turn is None else encode_turn(turn),
+            record or "",
             "1" if session.turns == 1 else "0",
             max(1, math.ceil(self.idle_timeout)),
+            session.recorded_bytes,
         )
 
     def _finish(self, handle: Handle, failed: bool) -> None:
@@ -326,9 +340,7 @@ class RedisSessionStore(DurableSessionStore):
 
     def _read(self, session_id: str) -> Session | None:
         try:
-            fields = self.client.hmget(
-                self.keys(session_id)[1], ["rev", "turns", "mid", "resp", "over"]
-            )
+            fields = self.client.hmget(self.keys(session_id)[1], _META_FIELDS)
         except redis.RedisError as exc:
             raise SessionStoreError(f"Redis: {exc}") from exc
         return _session(session_id, fields)

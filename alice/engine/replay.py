@@ -1,8 +1,9 @@
 """
 Rebuilding a dialog in any process: replaying its turns, outside values, divergence checks.
 
-A recording store keeps, for each turn, the request (minus secrets), the values recorded()
-returned and a digest of the response. Running those requests through a fresh generator, the
+A recording store keeps, for each turn, what changes from one request of a session to the
+next (the request body's protocol fields, the message id and ``new``), the values recorded()
+returned and a digest of the response. Running those turns through a fresh generator, the
 outputs discarded, brings it to the state the dialog was in, provided that the script reads
 nothing else that can change: the request, ``request.random`` (say() picks its variants
 with it) and recorded() values. A replay that answers a turn otherwise than the first time
@@ -18,9 +19,25 @@ from .request import Request, activate, current_request, deactivate
 from .response import fit_response
 from .storage import Turn
 
-__all__ = ["ReplayDivergence", "recordable", "recorded", "replay", "response_digest"]
+__all__ = [
+    "ReplayDivergence",
+    "recordable",
+    "recorded",
+    "replay",
+    "replayed_request",
+    "response_digest",
+]
 
 T = TypeVar("T")
+
+# What a turn records of the request body: the protocol's fields a script reads (unknown
+# ones, which only a client that is not Alice sends, are not kept)...
+_BODY_FIELDS = ("command", "original_utterance", "type", "payload", "markup", "show_type")
+_NLU_FIELDS = ("tokens", "entities", "intents")
+# ...and of the session, what changes from one request to the next. The rest of a request
+# (the session's ids, the user with the access_token, meta, state, version) is the same
+# throughout a session: a replay takes it from the request being answered.
+_SESSION_FIELDS = ("message_id", "new")
 
 _MISSING = object()
 
@@ -72,15 +89,28 @@ def recorded(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     return value
 
 
+def _pick(data: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    return {key: data[key] for key in fields if key in data}
+
+
 def recordable(current: Request) -> dict[str, Any]:
-    """Return the request as a turn keeps it: without the user's access_token."""
+    """Return what a turn keeps of *current*: ``{"request": ..., "session": ...}``, the
+    parts a replay cannot take from a later request of the session (no access_token)."""
+    body = current["request"]
+    record = _pick(body, _BODY_FIELDS)
+    nlu = body.get("nlu")
+    if isinstance(nlu, dict):
+        record["nlu"] = _pick(nlu, _NLU_FIELDS)
+    return {"request": record, "session": _pick(current["session"], _SESSION_FIELDS)}
+
+
+def replayed_request(record: dict[str, Any], current: dict[str, Any]) -> Request:
+    """Return the request of a recorded turn: its *record* over *current*, the request
+    being answered, which gives what is the same throughout the session."""
     data = dict(current)
-    session = data["session"]
-    user = session.get("user")
-    if isinstance(user, dict) and "access_token" in user:
-        user = {key: value for key, value in user.items() if key != "access_token"}
-        data["session"] = {**session, "user": user}
-    return data
+    data["request"] = record["request"]
+    data["session"] = {**current["session"], **record["session"]}
+    return Request(data)
 
 
 def response_digest(content: dict[str, Any]) -> str:
@@ -90,17 +120,20 @@ def response_digest(content: dict[str, Any]) -> str:
 
 
 def replay(
-    start: Callable[[], Generator[dict[str, Any], None, Any]], turns: list[Turn]
+    start: Callable[[], Generator[dict[str, Any], None, Any]],
+    turns: list[Turn],
+    answering: dict[str, Any],
 ) -> Generator[dict[str, Any], None, Any]:
     """
-    Return a new generator of the script, run through *turns* with the outputs discarded.
+    Return a new generator of the script, run through *turns* with the outputs discarded;
+    *answering* is the request being answered, which completes each recorded one.
 
     Raise ReplayDivergence when a turn does not answer as recorded, uses a different number
     of recorded() values, or ends the script.
     """
     generator = start()
     for number, turn in enumerate(turns, 1):
-        current = Request(turn.request)
+        current = replayed_request(turn.request, answering)
         current._turn = number
         current._replayed = iter(turn.values)
         token = activate(current)

@@ -42,7 +42,8 @@ class Skill:
     apology_text = "Извините, у меня что-то сломалось. Попробуйте, пожалуйста, ещё раз."
     # Sent when the previous request of the session is still being answered.
     busy_text = "Секундочку, я ещё думаю над прошлым ответом."
-    # Sent, ending the dialog, when it has taken the store's max_turns requests.
+    # Sent, ending the dialog, when it has taken the store's max_turns requests, or its
+    # recorded turns have reached the store's max_session_bytes.
     too_long_text = "Мы разговариваем уже очень долго, давайте сделаем перерыв. До свидания!"
     # Sent, ending the dialog, when a replay of it diverged: its state cannot be rebuilt.
     lost_text = "Извините, я потеряла нить нашего разговора. Давайте начнём сначала."
@@ -105,7 +106,11 @@ class Skill:
         Raise ProtocolError when *data* is not a protocol request. Failures of the script are
         answered, never raised.
         """
-        current = Request(validate_request(data))
+        return self.respond(validate_request(data))
+
+    def respond(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Return the protocol response to *data*, a request validate_request() accepted."""
+        current = Request(data)
         if current.is_ping:
             # Health checks must be fast and must not start a dialog.
             return build_response(
@@ -161,19 +166,17 @@ class Skill:
         ):
             session = Session(current.session_id, self._start())
         content = None
-        if store.max_turns is not None and session.turns >= store.max_turns:
-            # Replay time grows with the turns: the dialog ends before it gets slow.
+        limit = _limit_reached(store, session)
+        if limit is not None:
+            # A replay's work grows with the record: the dialog ends before it gets slow.
             logger.warning(
-                "Skill %s: session %s reached %d turns; closing it.",
-                self.name,
-                session.session_id,
-                session.turns,
+                "Skill %s: session %s %s; closing it.", self.name, session.session_id, limit
             )
             content = {"text": self.too_long_text, "end_session": True}
         elif session.generator is None:
             # Another process served the earlier turns, or this one restarted or evicted the
             # dialog: rebuild the generator from the recorded turns.
-            session.generator = self._replay(store, session)
+            session.generator = self._replay(store, session, current)
             if session.generator is None:
                 content = {"text": self.lost_text, "end_session": True}
         turn = None
@@ -193,7 +196,7 @@ class Skill:
         return response
 
     def _replay(
-        self, store: SessionStore, session: Session
+        self, store: SessionStore, session: Session, current: Request
     ) -> Generator[dict[str, Any], None, Any] | None:
         """Return the session's generator rebuilt from its recorded turns, or None."""
         turns = store.history(session.session_id)
@@ -202,7 +205,7 @@ class Skill:
                 raise ReplayDivergence(
                     len(turns), f"{len(turns)} turns are recorded of {session.turns}"
                 )
-            return replay(self._start, turns)
+            return replay(self._start, turns, current)
         except ReplayDivergence as exc:
             # Never go on in a state the user did not reach: end the dialog, loudly.
             logger.error(
@@ -252,3 +255,12 @@ class Skill:
             )
             content = {"text": self.apology_text, "end_session": True}
         return fit_response(content)
+
+
+def _limit_reached(store: SessionStore, session: Session) -> str | None:
+    """Return which of the store's caps on a dialog *session* has reached, or None."""
+    if store.max_turns is not None and session.turns >= store.max_turns:
+        return f"reached {session.turns} turns"
+    if store.max_session_bytes is not None and session.recorded_bytes >= store.max_session_bytes:
+        return f"recorded {session.recorded_bytes} bytes of turns"
+    return None

@@ -72,13 +72,16 @@ class Session:
     # A durable store's revision of the session, new on every save: a generator kept in
     # memory is current only while its revision is the stored one.
     rev: str | None = None
+    # Bytes of the turns a recording store keeps for the dialog: what a replay reads.
+    recorded_bytes: int = 0
 
 
 @dataclass(slots=True, eq=False)
 class Turn:
     """What replaying one request needs: the inputs the script read, and a check."""
 
-    # The request as the script saw it, minus secrets (the user's access_token).
+    # What replay.recordable() keeps of the request: what changes from one request of the
+    # session to the next, no secrets (the user's access_token).
     request: dict[str, Any]
     # The values recorded() returned during the turn, in order.
     values: list[Any]
@@ -100,6 +103,9 @@ class SessionStore(ABC):
     records_turns: bool = False
     # Requests a dialog may take; past it the skill ends the dialog politely (None: no cap).
     max_turns: int | None = None
+    # Bytes of recorded turns a dialog may reach, likewise (None: no cap; only a store that
+    # records turns counts them).
+    max_session_bytes: int | None = None
 
     @abstractmethod
     def lock(
@@ -124,8 +130,9 @@ class SessionStore(ABC):
         *turn* is the request's record, or None when none is kept (the store does not record
         turns, or the dialog is over). ``session.turns == 1`` means the script was
         (re)started by this request: a recording store starts a new history with *turn*;
-        otherwise it appends. Raise SessionBusy when the lock was lost meanwhile (nothing is
-        saved then).
+        otherwise it appends, and adds the size of the turn's record to
+        ``session.recorded_bytes``. Raise SessionBusy when the lock was lost meanwhile
+        (nothing is saved then).
         """
 
     def history(self, session_id: str) -> list[Turn]:

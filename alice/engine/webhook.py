@@ -8,11 +8,11 @@ same error bodies and the same bytes.
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .protocol import ProtocolError
+from .protocol import ProtocolError, validate_request
 from .skill import Skill
 
 __all__ = ["JSON_CONTENT_TYPE", "WebhookAnswer", "answer_webhook"]
@@ -52,6 +52,7 @@ def answer_webhook(
     content_length: str | None,
     read: Callable[[int], bytes],
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    skill_ids: Collection[str] = (),
 ) -> WebhookAnswer:
     """
     Answer one HTTP request to *skill*'s webhook.
@@ -59,8 +60,9 @@ def answer_webhook(
     *content_length* is the request's Content-Length header (or None); *read(n)* reads at
     most n bytes of the body. Only POST is served (405 otherwise); a body over
     *max_body_size* is a 413, refused on its declared length before anything is read; a
-    body that is not JSON in UTF-8, or not a protocol request, is a 400. Every error is a
-    JSON ``{"error": ..., "details": [...]}``.
+    body that is not JSON in UTF-8, or not a protocol request, is a 400. When *skill_ids*
+    is not empty, a request whose ``session.skill_id`` is none of them is a 403, answered
+    before the skill sees it. Every error is a JSON ``{"error": ..., "details": [...]}``.
     """
     if method != "POST":
         return replace(_error(405, "method not allowed: use POST"), allow="POST")
@@ -75,10 +77,16 @@ def answer_webhook(
     if len(body) > max_body_size:
         return _error(413, f"request body over {max_body_size} bytes")
     try:
-        data = json.loads(body.decode())
+        text = body.decode()
+        data = json.loads(text)
     except (UnicodeDecodeError, ValueError, RecursionError):  # the last: "[[[[..."
         return _error(400, "the body is not JSON in UTF-8")
     try:
-        return _json(skill.handle(data))
+        valid = validate_request(data, source=text)
     except ProtocolError as exc:
         return _error(400, "the body is not an Alice protocol request", exc.errors)
+    if skill_ids and valid["session"].get("skill_id") not in skill_ids:
+        # Not a request of this site's skill, e.g. a scanner: it starts no dialog and no
+        # stored session; refused rather than answered so that it never looks served.
+        return _error(403, "the request is for another skill: session.skill_id differs")
+    return _json(skill.respond(valid))

@@ -9,7 +9,7 @@ first, through *accepts* — to the application behind it. bench/alice_http.py m
 """
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -26,6 +26,7 @@ WSGIApplication = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 _REASONS = {
     200: "OK",
     400: "Bad Request",
+    403: "Forbidden",
     405: "Method Not Allowed",
     413: "Request Entity Too Large",
     500: "Internal Server Error",
@@ -41,7 +42,8 @@ class WebhookRouter:
     *fallback* (e.g. a host the site does not serve, so that the site gives its own error);
     *scope()* is entered around every webhook request (e.g. the host framework's request
     signals, which manage database connections); *headers* are added to every answer;
-    *max_body_size* caps a request's body.
+    *max_body_size* caps a request's body; *skill_ids*, when not empty, are the only
+    ``session.skill_id`` answered (answer_webhook()).
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class WebhookRouter:
         scope: Callable[[dict[str, Any]], AbstractContextManager[object]] | None = None,
         headers: Iterable[tuple[str, str]] = (),
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+        skill_ids: Collection[str] = (),
     ) -> None:
         self.routes = dict(routes)
         self.fallback = fallback
@@ -60,6 +63,7 @@ class WebhookRouter:
         self.scope = scope or (lambda environ: nullcontext())
         self.headers = [("Content-Type", JSON_CONTENT_TYPE), *headers]
         self.max_body_size = max_body_size
+        self.skill_ids = frozenset(skill_ids)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         skill = self.routes.get(environ.get("PATH_INFO", ""))
@@ -73,6 +77,7 @@ class WebhookRouter:
                     content_length=environ.get("CONTENT_LENGTH"),
                     read=environ["wsgi.input"].read,
                     max_body_size=self.max_body_size,
+                    skill_ids=self.skill_ids,
                 )
         except Exception:
             # The skill answers its script's failures itself: this is a bug here or in a

@@ -1,4 +1,4 @@
-"""Each shared protocol sample, posted to the webhook, with its expected outcome."""
+"""Each of the project's protocol samples (alice/tests/samples), posted to the webhook."""
 
 import json
 
@@ -6,7 +6,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from alice.engine import validate_request
 from alice.scripts import acquaintance
+
+from .conftest import REPO_ROOT, SAMPLES_DIR
 
 GREETING = "Добрый день! Как вас зовут?"
 
@@ -58,7 +61,7 @@ def test_session_samples_in_order_on_the_nlu_skill(post, fixture_bytes):
     assert pets["text"] == "Вы любите кошек или собак?"
     assert [button["payload"]["answer"] for button in pets["buttons"]] == ["cats", "dogs"]
     assert answer(post(fixture_bytes("04"), url)) == {
-        "text": "Рада познакомиться, Саша! Когда вам исполнится 26, я могу подарить котёнка!",
+        "text": "Рада познакомиться, Маша! Когда вам исполнится 26, я могу подарить котёнка!",
         "end_session": True,
     }
 
@@ -69,7 +72,7 @@ def test_button_pressed_sample_answers_the_pet_question(post, fixture_bytes):
     for number in ("01", "02", "03"):
         post(fixture_bytes(number), url)
     assert answer(post(fixture_bytes("05"), url)) == {
-        "text": "Рада познакомиться, Саша! Когда вам исполнится 26, я могу подарить щенка!",
+        "text": "Рада познакомиться, Маша! Когда вам исполнится 26, я могу подарить щенка!",
         "end_session": True,
     }
 
@@ -89,10 +92,10 @@ def test_button_pressed_sample_alone_starts_the_script(post, fixture_bytes):
     assert answer(post(fixture_bytes("05")))["text"] == GREETING
 
 
-def test_ping_sample_is_answered_at_once_and_starts_nothing(post, fixture_bytes):
+def test_ping_sample_is_answered_at_once_and_starts_nothing(post, fixture_bytes, fixture_json):
     """06 gets a quick answer, and no session is kept for it."""
     assert answer(post(fixture_bytes("06"))) == {"text": "pong", "end_session": False}
-    assert acquaintance.skill.store.get("9f2a7c1e-3b5d4e6f-8a9b0c1d-ping0") is None
+    assert acquaintance.skill.store.get(fixture_json("06")["session"]["session_id"]) is None
     assert len(acquaintance.skill.store) == 0
 
 
@@ -134,3 +137,59 @@ def test_invalid_json_sample_is_a_400_with_a_json_error(post, fixture_bytes):
     response = post(fixture_bytes("10"))
     assert response.status_code == 400
     assert response.json() == {"error": "the body is not JSON in UTF-8"}
+
+
+CASES = {
+    "01": "new_session",
+    "02": "name_utterance",
+    "03": "number_entity",
+    "04": "suggest_as_utterance",
+    "05": "button_pressed",
+    "06": "ping",
+    "07": "retry_of_name",
+    "08": "new_session_with_state",
+    "09": "missing_request",
+    "10": "invalid_json",
+}
+
+
+def test_the_samples_are_the_repositorys_own():
+    """Every case has its sample in alice/tests/samples, and nothing of the alice app or its
+    guide reads samples from outside the repository."""
+    assert sorted(path.name for path in SAMPLES_DIR.glob("*.json")) == [
+        f"{number}_{case}.json" for number, case in CASES.items()
+    ]
+    # Spelled in pieces, so that this file does not mention them either.
+    outside = ["../" + "shared", "shared/" + "alice-fixtures", "ALICE_" + "FIXTURES_DIR"]
+    sources = [*(REPO_ROOT / "alice").rglob("*.py"), REPO_ROOT / "docs" / "alice.md"]
+    for path in sources:
+        text = path.read_text()
+        assert not [name for name in outside if name in text], path
+
+
+@pytest.mark.parametrize("number", ["01", "02", "03", "04", "05", "06", "07", "08"])
+def test_the_valid_samples_follow_the_protocol(fixture_json, number):
+    """The valid samples carry what Yandex Dialogs sends: meta, session, request, state and
+    version 1.0, and the engine accepts them."""
+    data = fixture_json(number)
+    assert validate_request(data) is data
+    assert set(data) == {"meta", "session", "request", "state", "version"}
+    assert data["version"] == "1.0"
+    assert {"locale", "timezone", "client_id", "interfaces"} <= set(data["meta"])
+    session = data["session"]
+    assert {"message_id", "session_id", "skill_id", "user_id", "application", "new"} <= set(
+        session
+    )
+    assert set(data["request"]["nlu"]) == {"tokens", "entities", "intents"}
+    assert data["request"].get("type") in ("SimpleUtterance", "ButtonPressed")
+
+
+def test_the_retry_sample_repeats_the_name_utterance(fixture_json):
+    """07 is 02 sent again: the same session, message id and request."""
+    assert fixture_json("07") == fixture_json("02")
+
+
+def test_the_invalid_json_sample_is_not_json(fixture_bytes):
+    """10 is cut off: no JSON parser takes it."""
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(fixture_bytes("10"))

@@ -245,7 +245,8 @@ def post_through(port: int, data: dict) -> tuple[dict, str]:
         response = connection.getresponse()
         body = response.read()
         assert response.status == 200, body
-        return json.loads(body), response.getheader("X-Alice-Upstream", "")
+        # "A, B" when nginx passed the request on from A (down) to B: B answered.
+        return json.loads(body), response.getheader("X-Alice-Upstream", "").split(", ")[-1]
     finally:
         connection.close()
 
@@ -264,6 +265,7 @@ def test_the_deployment_recipe_serves_dialogs_round_robin(server_env, tmp_path):
                 "deploy/alice/cluster.py",
                 *("--processes", "2", "--base-port", str(base), "--port", str(port)),
                 *("--run-dir", str(tmp_path / "run")),
+                "--upstream-header",
             ],
             cwd=REPO_ROOT,
             env=server_env,

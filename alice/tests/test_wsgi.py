@@ -1,6 +1,5 @@
 """The webhooks answered in front of Django (alice.wsgi): same answers, Django's checks kept."""
 
-import io
 import json
 import logging
 import uuid
@@ -8,7 +7,6 @@ import uuid
 import pytest
 from django.core import signals
 from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
 from django.test import Client
 from django.test.utils import override_settings
 from django.urls import path
@@ -17,12 +15,11 @@ from alice.engine import MemorySessionStore, Skill
 from alice.engine.wsgi import WebhookRouter
 from alice.scripts import acquaintance
 from alice.tests.skills import counter
+from alice.tests.webhooks import call, connections_kept
 from alice.views import webhook_view
 from alice.wsgi import webhook_routes, with_alice_webhooks
 
 pytestmark = pytest.mark.urls("alice.tests.urls")
-
-HOST = "127.0.0.1"
 
 
 def body(session_id: str, message_id: int, command: str = "", *, new: bool = False) -> bytes:
@@ -35,48 +32,12 @@ def body(session_id: str, message_id: int, command: str = "", *, new: bool = Fal
     ).encode()
 
 
-def call(app, method: str, url: str, data: bytes = b"", **environ) -> tuple[int, dict, bytes]:
-    """Send one request to the WSGI *app*; return status code, headers and body."""
-    env = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": url,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "testserver",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": HOST,
-        "CONTENT_TYPE": "application/json",
-        "CONTENT_LENGTH": str(len(data)),
-        "wsgi.input": io.BytesIO(data),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.url_scheme": "http",
-        "wsgi.multithread": True,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-        "wsgi.version": (1, 0),
-        **environ,
-    }
-    started = {}
-
-    def start_response(status, headers, exc_info=None):
-        started["status"] = int(status.split()[0])
-        started["headers"] = dict(headers)
-
-    content = b"".join(app(env, start_response))
-    return started["status"], started["headers"], content
-
-
 @pytest.fixture(autouse=True)
 def keep_test_connections():
-    """
-    As Django's test client does: the request signals must not close the test's database
-    connection (test_request_signals_are_sent checks that they are sent).
-    """
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    yield
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
+    """The request signals must not close the test's database connection
+    (test_request_signals_are_sent checks that they are sent)."""
+    with connections_kept():
+        yield
 
 
 @pytest.fixture

@@ -10,8 +10,11 @@ is Rust, 2-4x gunicorn's requests per CPU second for the webhook: bench/README.m
 process owns a dialog: nginx sends each request to the next process, which continues the
 dialog from the session store (Redis when REDIS_URL is set, else the database: PostgreSQL
 for processes on several machines, SQLite on one). A process that exits is started again;
-Ctrl+C stops everything. The nginx config is rendered
-from deploy/alice/nginx.conf.template into the run directory. See docs/alice.md.
+Ctrl+C stops everything. The processes run with DEBUG=0 whatever the environment says
+(production_env in deploy/supervisor.py); nginx speaks plain HTTP, and Alice calls skills
+over HTTPS only: TLS goes in front of it. The nginx config is rendered from
+deploy/alice/nginx.conf.template into the run directory. See deploy/alice/README.md and
+docs/alice.md.
 """
 
 import argparse
@@ -23,9 +26,13 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(BASE_DIR))
 
 from deploy.supervisor import (  # noqa: E402
+    RecipeError,
     Supervisor,
     find_nginx,
+    plain_http_warning,
     prepare_nginx,
+    production_env,
+    raise_open_files_limit,
     render_nginx_config,
 )
 
@@ -34,6 +41,9 @@ MEMORY_STORE = "alice.engine.storage.MemorySessionStore"
 # Threads that run the webhook in each process. More only add GIL hand-offs: with 8, a
 # durable turn's Redis round trip cost 20 % more throughput and p99 was 1.5x (bench/README.md).
 DEFAULT_THREADS = 4
+# Names the process that answered: for watching the round robin, never in production (it
+# tells anyone the addresses behind the balancer).
+UPSTREAM_HEADER = "            add_header X-Alice-Upstream $upstream_addr always;"
 
 
 def store_problem(processes: int, env: dict[str, str]) -> str | None:
@@ -62,6 +72,20 @@ def server_command(port: int, threads: int) -> list[str]:
     ]
 
 
+def nginx_config(
+    *, listen: str, ports: list[int], run_dir: Path, access_log: bool, upstream_header: bool
+) -> str:
+    """Return the nginx config for processes on *ports*, nginx listening on *listen*."""
+    return render_nginx_config(
+        TEMPLATE,
+        listen=listen,
+        upstreams=[f"127.0.0.1:{port}" for port in ports],
+        run_dir=run_dir,
+        access_log=access_log,
+        debug_headers=UPSTREAM_HEADER if upstream_header else "",
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--processes", "-n", type=int, default=2, help="server processes")
@@ -72,12 +96,21 @@ def main() -> int:
     parser.add_argument("--run-dir", type=Path, default=BASE_DIR / "deploy" / "run" / "alice")
     parser.add_argument("--access-log", action="store_true", help="nginx access log in run dir")
     parser.add_argument(
+        "--upstream-header",
+        action="store_true",
+        help="debugging: name the process that answered in X-Alice-Upstream",
+    )
+    parser.add_argument(
         "--check", action="store_true", help="render and test the nginx config, then exit"
     )
     args = parser.parse_args()
 
-    env = dict(os.environ)
-    env.setdefault("DJANGO_SETTINGS_MODULE", "myproject.settings")
+    run_dir = args.run_dir.resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        env, notes = production_env(os.environ, run_dir=run_dir, host=args.host)
+    except RecipeError as error:
+        parser.error(str(error))
     # Keep database connections between requests: the database store uses one per request.
     env.setdefault("DATABASE_CONN_MAX_AGE", "60")
     problem = store_problem(args.processes, env)
@@ -93,28 +126,36 @@ def main() -> int:
     if nginx is None:
         parser.error("nginx is not installed (apt-get install nginx)")
 
-    run_dir = args.run_dir.resolve()
     ports = [args.base_port + i for i in range(args.processes)]
     nginx_command = prepare_nginx(
         nginx,
         run_dir,
-        render_nginx_config(
-            TEMPLATE,
+        nginx_config(
             listen=f"{args.host}:{args.port}",
-            upstreams=[f"127.0.0.1:{port}" for port in ports],
+            ports=ports,
             run_dir=run_dir,
             access_log=args.access_log,
+            upstream_header=args.upstream_header,
         ),
     )
     config = run_dir / "nginx.conf"
     if args.check:
         print(f"alice-cluster: {config} is valid", flush=True)
         return 0
+    url = f"http://{args.host}:{args.port}/alice/"
+    why_tls = ["Alice calls a skill's webhook over HTTPS only."]
+    for line in [*notes, *plain_http_warning(url, args.host, why_tls)]:
+        print(f"alice-cluster: {line}", flush=True)
+    if args.upstream_header:
+        print("alice-cluster: X-Alice-Upstream names the process that answered", flush=True)
     print(
-        f"alice-cluster: http://{args.host}:{args.port}/alice/ -> granian on ports "
-        f"{', '.join(map(str, ports))}, round robin (config {config})",
+        f"alice-cluster: {url} -> granian on ports {', '.join(map(str, ports))}, round robin, "
+        f"DEBUG=0 (config {config})",
         flush=True,
     )
+    limit_note = raise_open_files_limit()
+    if limit_note:
+        print(f"alice-cluster: {limit_note}", flush=True)
     servers = {port: server_command(port, args.threads) for port in ports}
     return Supervisor(servers, nginx_command, name="alice-cluster", kind="granian", env=env).run()
 

@@ -79,6 +79,9 @@ def server_env(**extra: str) -> dict[str, str]:
         DATABASE_URL=database_url(),
         REDIS_URL=settings.REDIS_URL,
         REDIS_KEY_PREFIX=settings.REDIS_KEY_PREFIX,
+        # The test's: the sessions it makes must be valid in the processes (deploy/cluster.py
+        # would otherwise use a key of its own).
+        SECRET_KEY=settings.SECRET_KEY,
         DEBUG="1",
         PYTHONUNBUFFERED="1",
         LOG_LEVEL="WARNING",

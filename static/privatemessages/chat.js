@@ -58,12 +58,15 @@
     li.className = "message " + (own ? "message--own" : "message--partner");
     var authorEl = document.createElement("span");
     authorEl.className = "message__author";
+    // Written text takes its direction from itself, isolated (site.css).
+    authorEl.dir = "auto";
     // null: a deleted account, whose messages stay in the history.
     authorEl.textContent = author === null ? "(пользователь удалён)" : author;
     var timeEl = document.createElement("time");
     timeEl.className = "message__time";
     var textEl = document.createElement("div");
     textEl.className = "message__text";
+    textEl.dir = "auto";
     textEl.textContent = text;
     li.append(authorEl, " ", timeEl, textEl);
     setTime(li, created);

@@ -18,6 +18,8 @@
  *   nothing for 25 s after that is taken for dead (a half-open TCP connection
  *   can look open for minutes) and replaced.
  * - Stops for good on close codes 4401 (not signed in) and 4403 (no access).
+ * - On 4429 (the user has too many sockets open) waits its longest backoff
+ *   before trying again, and says why.
  *
  * It knows nothing about chats; chat.js and threads.js build on it.
  */
@@ -35,10 +37,13 @@
   // States passed to onState:
   //   "connecting"  first connection attempt in progress
   //   "open"        connected
-  //   "waiting"     disconnected, next attempt at detail.retryAt (a Date.now() value)
+  //   "waiting"     disconnected, next attempt at detail.retryAt (a Date.now() value);
+  //                 detail.code is the close code
   //   "reconnecting" attempt in progress after a drop
   //   "refused"     closed for good, detail.code is 4401 or 4403
   var FATAL_CODES = { 4401: true, 4403: true };
+  // Refused for now: trying again soon would only be refused again.
+  var BUSY_CODES = { 4429: true };
 
   function socketUrl(path) {
     var scheme = root.location.protocol === "https:" ? "wss:" : "ws:";
@@ -130,21 +135,25 @@
       if (openedAt && Date.now() - openedAt > HEALTHY_AFTER) {
         attempt = 0;
       }
+      if (BUSY_CODES[code]) {
+        // Straight to the longest wait.
+        attempt = Math.max(attempt, Math.ceil(Math.log2(maxDelay / minDelay)));
+      }
       openedAt = 0;
       if (options.onClose) {
         options.onClose(code);
       }
-      scheduleRetry();
+      scheduleRetry(code);
     }
 
-    function scheduleRetry() {
+    function scheduleRetry(code) {
       if (stopped) {
         return;
       }
       var delay = backoffDelay(attempt, minDelay, maxDelay);
       attempt += 1;
       retryTimer = setTimeout(open, delay);
-      setState("waiting", { retryAt: Date.now() + delay, attempt: attempt });
+      setState("waiting", { retryAt: Date.now() + delay, attempt: attempt, code: code });
     }
 
     function beat() {
@@ -219,8 +228,10 @@
       el.textContent = "Подключение…" + queued;
     } else if (state === "waiting") {
       var seconds = Math.max(1, Math.ceil((detail.retryAt - Date.now()) / 1000));
-      el.textContent =
-        "Нет связи с сервером. Повторная попытка через " + seconds + " с." + queued;
+      var why = BUSY_CODES[detail.code]
+        ? "Открыто слишком много вкладок с сообщениями, закройте лишние."
+        : "Нет связи с сервером.";
+      el.textContent = why + " Повторная попытка через " + seconds + " с." + queued;
     } else if (state === "refused" && detail.code === 4401) {
       var link = document.createElement("a");
       link.href = "/accounts/login/?next=" + encodeURIComponent(root.location.pathname);

@@ -17,12 +17,18 @@
   var list = document.getElementById("thread-list");
   var empty = document.getElementById("threads-empty");
   var pluralForms = list.dataset.pluralForms || "сообщение,сообщения,сообщений";
+  // Parts of a line that show text people wrote: they take their direction
+  // from that text, isolated from the rest of the line (site.css).
+  var WRITTEN = { thread__partner: true, thread__preview: true };
 
   function child(li, className, tag) {
     var el = li.querySelector("." + className);
     if (!el) {
       el = document.createElement(tag);
       el.className = className;
+      if (WRITTEN[className]) {
+        el.dir = "auto";
+      }
       li.querySelector(".thread__link").append(" ", el);
     }
     return el;
@@ -48,6 +54,9 @@
     ["thread__partner", "thread__count", "thread__preview"].forEach(function (name) {
       var span = document.createElement("span");
       span.className = name;
+      if (WRITTEN[name]) {
+        span.dir = "auto";
+      }
       link.append(span, " ");
     });
     return li;

@@ -1,0 +1,348 @@
+"""
+Per-user limits, across all of a user's sockets and server processes
+(docs/protocol.md, "Limits"):
+
+- how fast the user may send messages (a token bucket);
+- how many stored messages "sync" may replay to the user per second (a token
+  bucket charged by page size, which paces a storm of catch-ups);
+- how many sockets the user may have open at once.
+
+With REDIS_URL the state is in Redis, so that the limits hold however the
+sockets are spread over processes; without it, in this process's memory (one
+process: the development server). The time is Redis's own (TIME), so that
+the processes' clocks need not agree.
+
+An open socket is a lease in Redis that its process renews while the socket
+lives: the sockets of a process that crashed stop counting when their leases
+run out, instead of holding the user's count up for good.
+
+If Redis cannot be reached the limits let everything through (and say so in
+the log): they protect the service, and refusing every user would be the
+outage they are there to prevent.
+"""
+
+import asyncio
+import itertools
+import logging
+import os
+import random
+import time
+import uuid
+import weakref
+from dataclasses import dataclass
+
+import redis
+import redis.asyncio as aioredis
+from django.conf import settings
+
+from myproject.redis import redis_key
+
+from .ratelimit import TokenBucket
+
+logger = logging.getLogger(__name__)
+
+SEND = "send"
+REPLAY = "replay"
+
+# The longest a sync waits for the replay budget before it answers "more"
+# with a retry hint: well under the quiet time after which the browser
+# takes a connection for dead (socket.js).
+REPLAY_MAX_WAIT = 10.0
+
+# Seconds an open socket counts without being renewed, and how often a
+# process renews its sockets' leases.
+SOCKET_LEASE = 60.0
+RENEW_EVERY = SOCKET_LEASE / 3
+
+# The longest a limit waits for Redis before letting the frame through, and
+# how long it then lets everything through before asking again, in seconds.
+STORE_TIMEOUT = 1.0
+STORE_RETRY_AFTER = 5.0
+
+# How often Redis trouble is logged, at most, in seconds.
+_WARN_EVERY = 60.0
+
+# Take *cost* tokens (ARGV[3]) from the bucket KEYS[1] of ARGV[1] tokens per
+# second and ARGV[2] at most. Allowed while one token is left, possibly into
+# debt (a page of replay costs its size). Returns "0", or the seconds until a
+# token is back. A full bucket expires: it is the same as a missing one.
+_TAKE = """
+local rate = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[3])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1])
+local at = tonumber(state[2])
+if tokens == nil or at == nil then
+  tokens = burst
+  at = now
+end
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+if tokens < 1 then
+  return tostring((1 - tokens) / rate)
+end
+tokens = tokens - cost
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil((burst - tokens) / rate * 1000) + 1000)
+return '0'
+"""
+
+# Add the socket ARGV[3] to the user's set KEYS[1] (socket -> lease end) if
+# fewer than ARGV[1] unexpired leases are in it; ARGV[2] is the lease. 1 or 0.
+_OPEN = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local lease = tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now + lease, ARGV[3])
+redis.call('EXPIRE', KEYS[1], math.ceil(lease) + 1)
+return 1
+"""
+
+# Extend the leases of the sockets ARGV[2..] in the sets KEYS[1..] by ARGV[1]
+# seconds. XX: a socket that closed meanwhile is not brought back.
+_RENEW = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local lease = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  redis.call('ZADD', key, 'XX', now + lease, ARGV[i + 1])
+  redis.call('EXPIRE', key, math.ceil(lease) + 1)
+end
+return #KEYS
+"""
+
+# Sockets renewed per script call.
+_RENEW_BATCH = 500
+
+# This process's sockets are named "<process>:<pid>:<n>" in Redis (the pid:
+# a process forked after import shares the random part).
+_PROCESS = uuid.uuid4().hex[:12]
+_socket_numbers = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Rate:
+    rate: float
+    burst: int
+
+
+def send_rate() -> Rate:
+    return Rate(settings.PRIVATEMESSAGES_USER_SEND_RATE, settings.PRIVATEMESSAGES_USER_SEND_BURST)
+
+
+def replay_rate() -> Rate:
+    return Rate(
+        settings.PRIVATEMESSAGES_USER_REPLAY_RATE, settings.PRIVATEMESSAGES_USER_REPLAY_BURST
+    )
+
+
+@dataclass(frozen=True)
+class SocketSlot:
+    """One open socket, counted against its user's limit until released."""
+
+    user_id: int
+    name: str
+
+
+class _MemoryStore:
+    """The limits in this process's memory, for a site without Redis."""
+
+    def __init__(self) -> None:
+        self.buckets: dict[tuple[str, int], TokenBucket] = {}
+        self.sockets: dict[int, set[str]] = {}
+
+    async def take(self, kind: str, user_id: int, rate: Rate, cost: float) -> float:
+        key = (kind, user_id)
+        bucket = self.buckets.get(key)
+        if bucket is None or (bucket.rate, bucket.burst) != (rate.rate, rate.burst):
+            if len(self.buckets) > 10_000:
+                # A full bucket is the same as none: forget those.
+                self.buckets = {k: b for k, b in self.buckets.items() if not b.full}
+            bucket = self.buckets[key] = TokenBucket(rate=rate.rate, burst=rate.burst)
+        return bucket.try_take(cost)
+
+    async def open_socket(self, slot: SocketSlot, limit: int) -> bool:
+        open_ = self.sockets.setdefault(slot.user_id, set())
+        if len(open_) >= limit:
+            return False
+        open_.add(slot.name)
+        return True
+
+    async def close_socket(self, slot: SocketSlot) -> None:
+        open_ = self.sockets.get(slot.user_id)
+        if open_ is not None:
+            open_.discard(slot.name)
+            if not open_:
+                del self.sockets[slot.user_id]
+
+
+class _RedisStore:
+    """The limits in Redis, shared by every process; one per event loop."""
+
+    def __init__(self, url: str) -> None:
+        # One connection, the calls taking turns on it: a pool's bookkeeping
+        # cost about as much CPU as the call itself, and every call is short.
+        # Quick to give up: the limits sit on the message path.
+        self.client = aioredis.Redis.from_url(
+            url, single_connection_client=True, socket_timeout=2, socket_connect_timeout=2
+        )
+        self._take = self.client.register_script(_TAKE)
+        self._open = self.client.register_script(_OPEN)
+        self._renew = self.client.register_script(_RENEW)
+        # This loop's open sockets, renewed by _renewer while there are any.
+        self.open: dict[str, SocketSlot] = {}
+        self._renewer: asyncio.Task | None = None
+
+    async def take(self, kind: str, user_id: int, rate: Rate, cost: float) -> float:
+        answer = await self._take(
+            keys=[redis_key(f"pm:limit:{kind}:{user_id}")], args=[rate.rate, rate.burst, cost]
+        )
+        return float(answer)
+
+    async def open_socket(self, slot: SocketSlot, limit: int) -> bool:
+        allowed = await self._open(
+            keys=[_sockets_key(slot.user_id)], args=[limit, SOCKET_LEASE, slot.name]
+        )
+        if not allowed:
+            return False
+        self.open[slot.name] = slot
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.ensure_future(self._renew_while_open())
+        return True
+
+    async def close_socket(self, slot: SocketSlot) -> None:
+        self.open.pop(slot.name, None)
+        await self.client.zrem(_sockets_key(slot.user_id), slot.name)
+
+    async def renew(self) -> None:
+        """Extend the lease of every socket open on this loop."""
+        slots = list(self.open.values())
+        for start in range(0, len(slots), _RENEW_BATCH):
+            batch = slots[start : start + _RENEW_BATCH]
+            await self._renew(
+                keys=[_sockets_key(slot.user_id) for slot in batch],
+                args=[SOCKET_LEASE, *(slot.name for slot in batch)],
+            )
+
+    async def _renew_while_open(self) -> None:
+        while self.open:
+            await asyncio.sleep(RENEW_EVERY)
+            try:
+                await self.renew()
+            except (redis.RedisError, OSError):
+                _warn("Could not renew the socket leases")
+
+
+def _sockets_key(user_id: int) -> str:
+    return redis_key(f"pm:sockets:{user_id}")
+
+
+class UserLimits:
+    """The per-user limits as the sockets of one event loop see them."""
+
+    def __init__(self, store: _MemoryStore | _RedisStore) -> None:
+        self.store = store
+        # (kind, user) -> when its bucket has a token again (time.monotonic):
+        # until then a refusal is answered here, without asking the store, so
+        # that a flood costs the store one call per refill rather than per frame.
+        self._refused_until: dict[tuple[str, int], float] = {}
+        # After the store failed, it is not asked until then (time.monotonic):
+        # calls take turns on one connection, and with Redis hanging each
+        # would wait out its timeout behind the others.
+        self._down_until = 0.0
+
+    async def take_message(self, user_id: int) -> float:
+        """Count one message of *user_id*: return 0 if allowed, else seconds to wait."""
+        return await self._take(SEND, user_id, send_rate(), 1)
+
+    async def take_replay(self, user_id: int, count: int) -> float:
+        """Count *count* replayed messages: return 0 if allowed, else seconds to wait."""
+        return await self._take(REPLAY, user_id, replay_rate(), count)
+
+    async def pace_replay(self, user_id: int, count: int) -> float:
+        """
+        Wait until *user_id*'s replay budget allows a page of *count*
+        messages, and count it; return 0, or, if that would take longer
+        than REPLAY_MAX_WAIT, the seconds after which to ask again.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + REPLAY_MAX_WAIT
+        while True:
+            retry = await self.take_replay(user_id, count)
+            if not retry:
+                return 0.0
+            if loop.time() + retry > deadline:
+                return retry
+            # Jitter: the sockets waiting for one budget do not all ask at once.
+            await asyncio.sleep(retry * random.uniform(1.0, 1.25))
+
+    async def open_socket(self, user_id: int) -> SocketSlot | None:
+        """Count a new socket of *user_id*; return its slot, or None if it is one too many."""
+        slot = SocketSlot(user_id, f"{_PROCESS}:{os.getpid()}:{next(_socket_numbers)}")
+        limit = settings.PRIVATEMESSAGES_USER_MAX_SOCKETS
+        allowed = await self._ask(self.store.open_socket, slot, limit, unavailable=True)
+        return slot if allowed else None
+
+    async def close_socket(self, slot: SocketSlot) -> None:
+        """Stop counting the socket of *slot* (unreachable, its lease runs out by itself)."""
+        await self._ask(self.store.close_socket, slot, unavailable=None)
+
+    async def _take(self, kind: str, user_id: int, rate: Rate, cost: float) -> float:
+        key = (kind, user_id)
+        now = time.monotonic()
+        until = self._refused_until.get(key)
+        if until is not None:
+            if now < until:
+                return until - now
+            del self._refused_until[key]
+        retry = await self._ask(self.store.take, kind, user_id, rate, cost, unavailable=0.0)
+        if retry:
+            if len(self._refused_until) > 10_000:
+                self._refused_until = {k: t for k, t in self._refused_until.items() if t > now}
+            self._refused_until[key] = now + retry
+        return retry
+
+    async def _ask(self, call, *args, unavailable):
+        """Return ``await call(*args)``, or *unavailable* if the store fails (fail open)."""
+        if time.monotonic() < self._down_until:
+            return unavailable
+        try:
+            async with asyncio.timeout(STORE_TIMEOUT):
+                return await call(*args)
+        except (redis.RedisError, OSError):  # OSError: TimeoutError too
+            self._down_until = time.monotonic() + STORE_RETRY_AFTER
+            _warn("Could not reach the store of the per-user limits; letting everything through")
+            return unavailable
+
+
+_memory_store = _MemoryStore()
+_limits: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, UserLimits]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def get_user_limits() -> UserLimits:
+    """Return the running event loop's UserLimits (a Redis client serves one loop)."""
+    loop = asyncio.get_running_loop()
+    limits = _limits.get(loop)
+    if limits is None:
+        store = _RedisStore(settings.REDIS_URL) if settings.REDIS_URL else _memory_store
+        limits = _limits[loop] = UserLimits(store)
+    return limits
+
+
+_last_warning = 0.0
+
+
+def _warn(what: str) -> None:
+    global _last_warning
+    now = time.monotonic()
+    if now - _last_warning >= _WARN_EVERY:
+        _last_warning = now
+        logger.warning("%s (Redis unavailable?)", what, exc_info=True)
