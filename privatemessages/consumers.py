@@ -87,6 +87,7 @@ class BaseConsumer(AsyncWebsocketConsumer):
     socket_slot: SocketSlot | None = None
     # Names the session the socket was opened with (events.session_digest).
     session_digest: str | None = None
+    session_ended = False
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -138,6 +139,9 @@ class BaseConsumer(AsyncWebsocketConsumer):
             for group in [events.session_group(self.user_id), *self.groups_to_join()]:
                 self.joined.append(group)
                 await fanout.join(group, self)
+        if self.session_ended:  # while joining
+            await self.refuse(CLOSE_UNAUTHENTICATED)
+            return
         self.ready = True
         await self.accept()
 
@@ -155,8 +159,11 @@ class BaseConsumer(AsyncWebsocketConsumer):
 
     def end_session(self) -> None:
         """The socket's session ended: stop at once, and close with 4401."""
-        if not self.ready:
+        if self.session_ended:
             return
+        self.session_ended = True
+        if not self.ready:
+            return  # still connecting: connect refuses it
         # Frames that arrive from now on are dropped, and nothing more is sent
         # but the close.
         self.ready = False

@@ -14,6 +14,10 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 # ladder: the bench measures the server, not the limiter.
 os.environ.setdefault("PRIVATEMESSAGES_WS_RATE", "1000")
 os.environ.setdefault("PRIVATEMESSAGES_WS_BURST", "1000")
+# Likewise the per-user limits: the delivery workload opens hundreds of tabs
+# for one user, and the send limit follows the per-connection one.
+os.environ.setdefault("PRIVATEMESSAGES_USER_MAX_SOCKETS", "100000")
+os.environ.setdefault("PRIVATEMESSAGES_USER_REPLAY_BURST", "10000000")
 
 from myproject.settings import *  # noqa: F403
 from myproject.settings import STORAGES
