@@ -45,6 +45,9 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
         # tests' own threads, on a machine loaded by their server processes,
         # may wait longer without that meaning anything.
         pool["timeout"] = max(pool.get("timeout", 0), 10)
+        # Socket tests end while a consumer's database work may still hold a
+        # connection until its thread is collected; room for those.
+        pool["max_size"] = max(pool.get("max_size", 0), 30)
     if database["ENGINE"] == "django.db.backends.sqlite3":
         test = database.setdefault("TEST", {})
         if not test.get("NAME"):
