@@ -19,7 +19,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import events, selectors, services
+from . import events, selectors, services, session_watch
 from .database import in_database_thread
 from .fanout import get_fanout
 from .models import Thread
@@ -74,7 +74,7 @@ class BaseConsumer(AsyncWebsocketConsumer):
     the end of the session, JSON frames and error frames, shared by both
     consumers. Subclasses name their frame handlers in ``frame_handlers``
     (frame type -> method name), their groups in ``groups_to_join`` and take
-    those groups' events in ``deliver_event``.
+    those groups' events in ``deliver``.
     """
 
     frame_handlers: dict[str, str] = {"ping": "receive_ping"}
@@ -88,6 +88,8 @@ class BaseConsumer(AsyncWebsocketConsumer):
     # Names the session the socket was opened with (events.session_digest).
     session_digest: str | None = None
     session_ended = False
+    # Registered with session_watch (from connect until the socket ends).
+    watching = False
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -101,6 +103,8 @@ class BaseConsumer(AsyncWebsocketConsumer):
         finally:
             # However the socket ended, stop delivering to it.
             self.outbox.close()
+            if self.watching:
+                session_watch.unwatch(self)
             fanout = get_fanout() if self.joined else None
             for group in self.joined:
                 await fanout.leave(group, self)
@@ -134,9 +138,11 @@ class BaseConsumer(AsyncWebsocketConsumer):
             return
         session = self.scope.get("session")
         self.session_digest = events.session_digest(getattr(session, "session_key", None))
+        self.watching = True
+        await session_watch.watch(self)
         fanout = get_fanout()
         if fanout is not None:
-            for group in [events.session_group(self.user_id), *self.groups_to_join()]:
+            for group in self.groups_to_join():
                 self.joined.append(group)
                 await fanout.join(group, self)
         if self.session_ended:  # while joining
@@ -146,16 +152,13 @@ class BaseConsumer(AsyncWebsocketConsumer):
         await self.accept()
 
     def deliver(self, event: dict) -> None:
-        """Take an event of a joined group (from the Fanout); must not wait."""
-        if event.get("type") == events.SESSION_ENDED:
-            if events.session_ends_socket(event, self.session_digest):
-                self.end_session()
-            return
-        self.deliver_event(event)
-
-    def deliver_event(self, event: dict) -> None:
-        """Take an event of one of ``groups_to_join``; must not wait."""
+        """Take an event of one of ``groups_to_join`` (from the Fanout); must not wait."""
         raise NotImplementedError
+
+    def session_event(self, event: dict) -> None:
+        """Take a ``session.ended`` event of this user (from session_watch)."""
+        if events.session_ends_socket(event, self.session_digest):
+            self.end_session()
 
     def end_session(self) -> None:
         """The socket's session ended: stop at once, and close with 4401."""
@@ -367,7 +370,7 @@ class ChatConsumer(BaseConsumer):
         self.caught_up = not more
         await self.send_json({"type": "synced", "last_id": self.last_id, "more": more})
 
-    def deliver_event(self, event: dict) -> None:
+    def deliver(self, event: dict) -> None:
         if event.get("type") != "chat.message":
             return
         if not self.caught_up and not self.outbox.busy:
@@ -452,7 +455,7 @@ class ThreadListConsumer(BaseConsumer):
         threads = await in_database_thread(self._thread_list)()
         await self.send_json({"type": "threads", "threads": threads})
 
-    def deliver_event(self, event: dict) -> None:
+    def deliver(self, event: dict) -> None:
         if event.get("type") == "thread.update" and self.ready:
             self.outbox.push(lambda: self.send_json(event["thread"]))
 

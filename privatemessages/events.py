@@ -32,14 +32,11 @@ def user_group(user_id: int) -> str:
     return f"pm.user.{user_id}"
 
 
-def session_group(user_id: int) -> str:
-    """
-    Group of every socket one user has open, chat pages and thread lists: it
-    carries only ``session.ended``. Not user_group, which carries a thread-list
-    update per message that the chat pages would receive only to drop.
-    """
-    return f"pm.session.{user_id}"
-
+# The one group that carries ``session.ended`` for every user: each process
+# subscribes to it once (session_watch.py) and hands an event to the sockets
+# of its user, so open sockets cost no subscription of their own for an event
+# this rare.
+SESSIONS_GROUP = "pm.sessions"
 
 SESSION_ENDED = "session.ended"
 
@@ -54,9 +51,12 @@ def session_digest(session_key: str | None) -> str | None:
     return salted_hmac("privatemessages.session", session_key, algorithm="sha256").hexdigest()[:32]
 
 
-def session_ended_event(session_key: str | None) -> dict:
-    """The event that ends the sockets of the session *session_key*, or of all sessions (None)."""
-    return {"type": SESSION_ENDED, "session": session_digest(session_key)}
+def session_ended_event(user_id: int, session_key: str | None) -> dict:
+    """
+    The event that ends *user_id*'s sockets of the session *session_key*, or of
+    all the user's sessions (None).
+    """
+    return {"type": SESSION_ENDED, "user": user_id, "session": session_digest(session_key)}
 
 
 def session_ends_socket(event: dict, socket_session_digest: str | None) -> bool:
@@ -71,7 +71,7 @@ def announce_sessions_ended(user_id: int, *, session_key: str | None = None) -> 
     *session_key*, or all of them when it is None. From synchronous code.
     """
     try:
-        fanout.group_send_many([(session_group(user_id), session_ended_event(session_key))])
+        fanout.group_send_many([(SESSIONS_GROUP, session_ended_event(user_id, session_key))])
     except Exception:
         logger.exception("Could not announce the end of sessions of user %s", user_id)
 

@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 
 from privatemessages import consumers, events, services
+from privatemessages.fanout import get_fanout
 from privatemessages.models import Message
 from privatemessages.tests.realtime_fixtures import (
     TIMEOUT,
@@ -197,7 +198,7 @@ def test_credential_check_costs_no_query_when_the_save_cannot_change_them(
 
 def test_session_events_name_no_session_key():
     """The key of a session is a credential: events carry a digest of it."""
-    event = events.session_ended_event("abcdefghijklmnopqrstuvwxyz012345")
+    event = events.session_ended_event(7, "abcdefghijklmnopqrstuvwxyz012345")
     assert "abcdefghijklmnopqrstuvwxyz012345" not in json.dumps(event)
     assert events.session_ends_socket(
         event, events.session_digest("abcdefghijklmnopqrstuvwxyz012345")
@@ -205,7 +206,7 @@ def test_session_events_name_no_session_key():
     assert not events.session_ends_socket(
         event, events.session_digest("another-session-key-0000000000")
     )
-    assert events.session_ends_socket(events.session_ended_event(None), "any")
+    assert events.session_ends_socket(events.session_ended_event(7, None), "any")
 
 
 async def test_a_socket_waiting_for_its_replay_budget_closes_at_once(chat, settings):
@@ -228,4 +229,25 @@ async def test_a_socket_waiting_for_its_replay_budget_closes_at_once(chat, setti
     assert await closed_with(anna_chat, 1) == consumers.CLOSE_UNAUTHENTICATED
     assert loop.time() - started < 1
     for comm in (anna_chat, second):
+        await comm.disconnect()
+
+
+async def test_a_process_subscribes_once_for_every_users_sessions():
+    """
+    Sockets of many users cost one subscription per process for the end of
+    sessions, and an event reaches only the sockets of the user it names.
+    """
+    fanout = get_fanout()
+    others = [await database_sync_to_async(make_rt_user)() for _ in range(3)]
+    sockets = []
+    for user in others:
+        comm = communicator("/ws/messages/", await database_sync_to_async(session_cookie)(user))
+        connected, _ = await comm.connect(timeout=TIMEOUT)
+        assert connected
+        sockets.append(comm)
+    assert fanout.subscribers(events.SESSIONS_GROUP) == 1
+    await database_sync_to_async(events.announce_sessions_ended)(others[0].pk)
+    assert await closed_with(sockets[0]) == 4401
+    for comm in sockets[1:]:
+        assert await comm.receive_nothing(timeout=0.3)
         await comm.disconnect()
