@@ -73,15 +73,12 @@ cluster: demo-users
 	$(BIN)/python deploy/cluster.py --processes $(N) --base-port $(BASE_PORT) \
 		--host $(HOST) --port $(CLUSTER_PORT) --no-migrate $(CLUSTER_ARGS)
 
-## Alice benchmarks (bench/README.md, "Alice over HTTP"): the engine in-process, then the
-## webhook over HTTP against alice_scripts and a trivial endpoint (about 4 minutes; with
-## Redis on loopback the durable store too). The engine bench keeps sessions in memory, as
-## alice_scripts does. Where the time goes:
+## Alice benchmark (bench/README.md, "Alice over HTTP"): the webhook over HTTP against
+## alice_scripts and a trivial endpoint (about 4 minutes; with Redis on loopback the durable
+## store too). Where the time goes:
 ##   make bench-alice BENCH_ALICE_HTTP_ARGS="--profile 10"
 .PHONY: bench-alice
 bench-alice: $(VENV)/.installed-bench-alice
-	ALICE_SESSION_STORE=alice.engine.storage.MemorySessionStore \
-		$(BIN)/python bench/alice_engine.py $(BENCH_ALICE_ENGINE_ARGS)
 	$(BIN)/python bench/alice_http.py $(BENCH_ALICE_HTTP_ARGS)
 
 # alice_scripts pulls DAWG-Python, which overwrites pymorphy3's dawg_python: reinstall it.

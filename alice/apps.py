@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from alice.engine.durable import DurableSessionStore
+from alice.engine import morphology
 from alice.engine.storage import SessionStore, set_default_store
 
 
@@ -17,33 +17,20 @@ class AliceConfig(AppConfig):
         # Skills are created at import time by scripts that know nothing of settings: tell
         # the engine how to build their stores once settings are ready.
         set_default_store(store_from_settings)
+        # Load the dictionaries at start, not in the first user's request (nor in each
+        # worker a server forks after loading the app).
+        morphology.warm_up()
 
 
-def default_store_path() -> str:
-    """Return the default store: Redis when REDIS_URL is set, the database otherwise."""
-    if settings.REDIS_URL:
-        return "alice.engine.redis_store.RedisSessionStore"
-    return "alice.db_store.DatabaseSessionStore"
-
-
-def store_from_settings(*, namespace: str) -> SessionStore:
-    """Return the session store the settings ask for, for the skill called *namespace*."""
-    backend = import_string(settings.ALICE_SESSION_STORE or default_store_path())
-    options: dict[str, Any] = {
-        "namespace": namespace,
-        "idle_timeout": settings.ALICE_SESSION_IDLE_TIMEOUT,
-        "max_sessions": settings.ALICE_MAX_SESSIONS,
-        "max_turns": settings.ALICE_MAX_TURNS,
-    }
-    if issubclass(backend, DurableSessionStore):  # the stores that record turns
-        options["max_session_bytes"] = settings.ALICE_MAX_SESSION_BYTES
-    from alice.engine.redis_store import RedisSessionStore
-
-    if issubclass(backend, RedisSessionStore):
-        from myproject.redis import get_redis, redis_key
-
-        client = get_redis()
-        if client is None:
-            raise ImproperlyConfigured(f"ALICE_SESSION_STORE is {backend.__name__}: set REDIS_URL")
-        options.update(client=client, key_prefix=redis_key(""))
-    return backend(**options)
+def store_from_settings(*, namespace: str, **options: Any) -> SessionStore:
+    """
+    Return the store ALICE_SESSION_STORE names, for the skill called *namespace*; it reads
+    its options from the settings (*options* override them).
+    """
+    # Imported when first used, as Django's cache backends: the backend's module may need
+    # the settings (the database store, its models).
+    backend = import_string(settings.ALICE_SESSION_STORE)
+    try:
+        return backend.from_settings(settings, namespace=namespace, **options)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"ALICE_SESSION_STORE is {backend.__name__}: {exc}") from exc

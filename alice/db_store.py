@@ -23,7 +23,7 @@ from alice.engine.durable import DurableSessionStore, Handle, decode_turn
 from alice.engine.storage import Session, SessionBusy, SessionStoreError, Turn
 from alice.models import DialogSession, DialogTurn
 
-__all__ = ["DatabaseSessionStore", "clear_expired"]
+__all__ = ["DatabaseSessionStore"]
 
 # PostgreSQL's lock_not_available: lock_timeout ran out.
 _LOCK_NOT_AVAILABLE = "55P03"
@@ -98,8 +98,8 @@ class DatabaseSessionStore(DurableSessionStore):
     """
     Keep a skill's sessions in the database (DialogSession and DialogTurn rows).
 
-    *using* is the database alias. Expired sessions are ignored when read; delete them with
-    ``manage.py alice_clearsessions``.
+    *using* is the database alias. Expired sessions are ignored when read; clear_expired()
+    deletes them (``manage.py alice_clearsessions``).
     """
 
     def __init__(self, *, using: str = "default", **options: Any) -> None:
@@ -237,16 +237,19 @@ class DatabaseSessionStore(DurableSessionStore):
         except DatabaseError as exc:
             raise SessionStoreError(f"database: {exc}") from exc
 
+    def clear_expired(self, now: datetime.datetime | None = None) -> int:
+        """Delete the sessions (and their turns) of every skill idle past their expiry (or
+        *now*); return how many."""
+        expired = DialogSession.objects.using(self.using).filter(expires__lt=now or timezone.now())
+        try:
+            _, deleted = expired.delete()
+        except DatabaseError as exc:
+            raise SessionStoreError(f"database: {exc}") from exc
+        return deleted.get(DialogSession._meta.label, 0)
+
     def __repr__(self) -> str:
         return (
             f"<DatabaseSessionStore {self.namespace!r} on {self.using!r}: "
             f"idle_timeout={self.idle_timeout}, max_turns={self.max_turns}, "
             f"{self.live_sessions} live here>"
         )
-
-
-def clear_expired(*, using: str = "default", now: datetime.datetime | None = None) -> int:
-    """Delete the sessions (and their turns) idle past their expiry; return how many."""
-    expired = DialogSession.objects.using(using).filter(expires__lt=now or timezone.now())
-    _, deleted = expired.delete()
-    return deleted.get(DialogSession._meta.label, 0)

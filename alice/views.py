@@ -24,7 +24,7 @@ def webhook_view(skill: Skill) -> Callable[[HttpRequest], HttpResponse]:
     """
     Return a view that answers Alice's webhook requests with *skill*.
 
-    Under WSGI, alice.wsgi answers the same paths before Django sees them; this view
+    Under WSGI, alice.wsgi_mount answers the same paths before Django sees them; this view
     serves them everywhere else (``runserver``, ASGI) with the same answers.
     """
 

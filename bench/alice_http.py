@@ -6,7 +6,7 @@ Targets (servers started here, one process each, loopback only):
 - ``webhook``: this project's webhook as docs/alice.md deploys it, deploy/alice/cluster.py's
   ``granian --interface wsgi myproject.wsgi:application --workers 1 --blocking-threads 4``,
   production settings (DEBUG off, no HTTPS redirect: a proxy's job), POST /alice/, answered
-  by the WSGI router in front of Django (alice/wsgi.py). Its session store: ``:memory`` (the
+  by the WSGI router in front of Django (alice/wsgi_mount.py). Its session store: ``:memory`` (the
   default here: the same job as alice_scripts, one process), ``:redis`` (REDIS_URL set: the
   project's durable choice) or ``:db`` (the project's choice without Redis, on a SQLite
   file of the run's own);
@@ -15,23 +15,16 @@ Targets (servers started here, one process each, loopback only):
 - ``trivial``: a constant JSON answer from a plain WSGI callable on the same server command
   (bench/alice_http_wsgi.py): the ceiling of the stack the webhook is answered on.
 
-Candidates to measure besides, as ``kind[+middleware][:store][@server]``: ``kind`` is one of
-the three above or ``django`` (the same webhook through Django's handler and middleware,
-``myproject.wsgi:django_application``: how ``runserver`` and ASGI serve it) or
-``django_trivial`` (a constant JSON answer from a Django view behind the same middleware:
-bench/alice_http_settings.py, bench/alice_http_urls.py); ``+middleware`` is a candidate list
-of bench/alice_http_settings.py (``project``, ``nosite``, ``lean``, ``none``) for those two;
-``@server`` is ``@granian`` (the deployed command: the default of webhook and trivial), a
-gunicorn gthread thread count (``@8``, the default of the others, as alice_scripts' README
-deploys it), ``@sync`` (gunicorn's sync worker, no keep-alive) or ``@uvicorn`` (the ASGI app
-under uvicorn, one process). E.g. ``--targets webhook,webhook@8,django+lean:redis,trivial@8``.
+``@server`` is ``@granian`` (the deployed command: the default of webhook and trivial) or a
+gunicorn gthread thread count (``@8``, the default of alice_scripts, as its README deploys
+it). E.g. ``--targets webhook,webhook@8,webhook:redis,trivial@8``.
 
-A load client in its own process (asyncio, raw HTTP/1.1 keep-alive, one connection per
-concurrent session) runs dialogs back to back for a fixed time at each concurrency level;
-each dialog is a new session, and its last answer is checked. The targets take turns in
-rounds so that other work on the machine slows all alike. Prints a table, one JSON line, and
-saves the JSON (and the server logs and profiles) in bench/results/. Not a test: run it by
-hand or with ``make bench-alice``.
+A load client in its own process (asyncio, HTTP/1.1 keep-alive parsed by httptools, one
+connection per concurrent session) runs dialogs back to back for a fixed time at each
+concurrency level; each dialog is a new session, and its last answer is checked. The targets
+take turns in rounds so that other work on the machine slows all alike. Prints a table, one
+JSON line, and saves the JSON (and the server logs and profiles) in bench/results/. Not a
+test: run it by hand or with ``make bench-alice``.
 
     .venv/bin/python bench/alice_http.py [--levels 1,16,64] [--seconds 3] [--rounds 3]
     .venv/bin/python bench/alice_http.py --profile 10      # and sample the webhook with py-spy
@@ -44,7 +37,6 @@ import os
 import re
 import resource
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -56,13 +48,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.alice_common import FINAL_TEXT, ROOT, TURNS, request_body
+from bench.chat.procstat import cpu_seconds, descendants
 from deploy.alice.cluster import DEFAULT_THREADS, server_command
+from deploy.processes import Started, free_port
 
 DEPLOYED_APP = "myproject.wsgi:application"
 
 RESULTS = ROOT / "bench" / "results"
 BIN = Path(sys.executable).parent
-TICKS = os.sysconf("SC_CLK_TCK")
 
 # As a production webhook runs: DEBUG off, HTTPS left to the proxy, no Redis or PostgreSQL.
 PRODUCTION_ENV = {
@@ -78,7 +71,6 @@ WITHOUT_ENV = (
     "DATABASE_URL",
     "DJANGO_SETTINGS_MODULE",
     "ALICE_SESSION_STORE",
-    "BENCH_ALICE_MIDDLEWARE",
 )
 PLACEHOLDER = "@SESSION@"
 
@@ -86,48 +78,14 @@ PLACEHOLDER = "@SESSION@"
 # The load client (its own process: python bench/alice_http.py --client '<json>').
 
 
-def parse_response(buffer: bytearray) -> tuple[int, bytes, bool] | None:
-    """Take one whole HTTP/1.1 response off *buffer*: (status, body, close), or None yet."""
-    end = buffer.find(b"\r\n\r\n")
-    if end < 0:
-        return None
-    head = bytes(buffer[:end]).lower()
-    status = int(head[9:12])
-    close = b"\r\nconnection: close" in head
-    start = end + 4
-    at = head.find(b"\r\ncontent-length:")
-    if at >= 0:
-        stop = head.find(b"\r\n", at + 2)
-        length = int(head[at + 17 : stop if stop >= 0 else len(head)])
-        if len(buffer) < start + length:
-            return None
-        body = bytes(buffer[start : start + length])
-        del buffer[: start + length]
-        return status, body, close
-    if b"\r\ntransfer-encoding: chunked" not in head:
-        raise ValueError("a response with neither Content-Length nor chunks")
-    chunks, at = [], start
-    while True:
-        line_end = buffer.find(b"\r\n", at)
-        if line_end < 0:
-            return None
-        size = int(bytes(buffer[at:line_end]).split(b";")[0], 16)
-        if size == 0:
-            if len(buffer) < line_end + 4:
-                return None
-            del buffer[: line_end + 4]
-            return status, b"".join(chunks), close
-        if len(buffer) < line_end + size + 4:
-            return None
-        chunks.append(bytes(buffer[line_end + 2 : line_end + 2 + size]))
-        at = line_end + size + 4
-
-
 class Connection(asyncio.Protocol):
     """One keep-alive connection that sends a request and waits for its response."""
 
     def __init__(self) -> None:
-        self.buffer = bytearray()
+        import httptools
+
+        self.parser = httptools.HttpResponseParser(self)
+        self.body: list[bytes] = []
         self.waiter: asyncio.Future | None = None
         self.transport: Any = None
 
@@ -135,11 +93,18 @@ class Connection(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        self.buffer += data
+        self.parser.feed_data(data)
+
+    def on_body(self, body: bytes) -> None:  # httptools' callbacks
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        answer = (self.parser.get_status_code(), b"".join(self.body))
+        self.body = []
+        if not self.parser.should_keep_alive():
+            self.transport.close()
         if self.waiter is not None and not self.waiter.done():
-            response = parse_response(self.buffer)
-            if response is not None:
-                self.waiter.set_result(response)
+            self.waiter.set_result(answer)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.waiter is not None and not self.waiter.done():
@@ -181,14 +146,12 @@ async def run_client(config: dict[str, Any]) -> dict[str, Any]:
                 try:
                     if conn.transport.is_closing():
                         conn = await connect()
-                    status, answer, close = await conn.send(data)
+                    status, answer = await conn.send(data)
                 except ConnectionError:
                     counts["errors"] += 1
                     conn = await connect()
                     break
                 latencies.append((clock() - t0) // 1000)
-                if close:
-                    conn.transport.close()
                 if status != 200:
                     counts["errors"] += 1
                     counts[f"status_{status}"] += 1
@@ -251,47 +214,36 @@ class Run:
 
 @dataclass
 class Target:
-    """One server configuration under test, from a spec like ``webhook+lean:redis@8``."""
+    """One server configuration under test, from a spec like ``webhook:redis@8``."""
 
     spec: str
     kind: str
-    middleware: str | None
     store: str | None  # memory, redis or db: the webhook's session store
-    server: str  # "granian", a gunicorn thread count, "sync" or "uvicorn"
+    server: str  # "granian" or a gunicorn thread count
 
-    KINDS = ("webhook", "alice_scripts", "trivial", "django", "django_trivial")
+    KINDS = ("webhook", "alice_scripts", "trivial")
     SPEC = re.compile(
-        r"(?P<kind>[a-z_]+)(?:\+(?P<middleware>[a-z]+))?(?::(?P<store>memory|redis|db))?"
-        r"(?:@(?P<server>\d+|sync|uvicorn|granian))?"
+        r"(?P<kind>[a-z_]+)(?::(?P<store>memory|redis|db))?(?:@(?P<server>\d+|granian))?"
     )
 
     @classmethod
     def parse(cls, spec: str, threads: int) -> "Target":
         match = cls.SPEC.fullmatch(spec)
         if not match or match["kind"] not in cls.KINDS:
-            raise SystemExit(
-                f"unknown target {spec!r}: "
-                "kind[+middleware][:store][@granian|threads|sync|uvicorn]"
-            )
-        kind, middleware, store = match["kind"], match["middleware"], match["store"]
-        # The webhook and its ceiling run as deployed (granian); the rest as gunicorn
-        # deploys them (alice_scripts' README), with --threads threads.
-        server = match["server"] or ("granian" if kind in ("webhook", "trivial") else str(threads))
-        if server == "uvicorn" and kind not in ("django", "django_trivial"):
-            raise SystemExit(f"{spec}: only django and django_trivial run under uvicorn")
-        if middleware and kind not in ("django", "django_trivial"):
-            raise SystemExit(f"{spec}: only django and django_trivial take a middleware list")
-        if kind in ("webhook", "django"):
+            raise SystemExit(f"unknown target {spec!r}: kind[:store][@granian|threads]")
+        kind, store = match["kind"], match["store"]
+        # The webhook and its ceiling run as deployed (granian); alice_scripts as its README
+        # deploys it (gunicorn), with --threads threads.
+        server = match["server"] or ("granian" if kind != "alice_scripts" else str(threads))
+        if kind == "webhook":
             store = store or "memory"
         elif store:
-            raise SystemExit(f"{spec}: only webhook and django have a session store")
-        return cls(spec, kind, middleware, store, server)
+            raise SystemExit(f"{spec}: only the webhook has a session store")
+        return cls(spec, kind, store, server)
 
     @property
     def path(self) -> str:
-        return {"django_trivial": "/bench/trivial/", "alice_scripts": "/", "trivial": "/"}.get(
-            self.kind, "/alice/"
-        )
+        return "/alice/" if self.kind == "webhook" else "/"
 
     @property
     def slug(self) -> str:
@@ -300,20 +252,11 @@ class Target:
 
     @property
     def checks_dialog(self) -> bool:
-        return self.kind in ("webhook", "alice_scripts", "django")
-
-    @property
-    def django(self) -> bool:
-        return self.kind != "alice_scripts"
+        return self.kind != "trivial"
 
     def env(self, extra: dict[str, str], run: Run) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in WITHOUT_ENV}
-        env.update(PRODUCTION_ENV)
-        if self.kind == "django_trivial" or self.middleware:
-            env["DJANGO_SETTINGS_MODULE"] = "bench.alice_http_settings"
-            env["BENCH_ALICE_MIDDLEWARE"] = self.middleware or "project"
-        else:
-            env["DJANGO_SETTINGS_MODULE"] = "myproject.settings"
+        env.update(PRODUCTION_ENV, DJANGO_SETTINGS_MODULE="myproject.settings")
         if self.store == "memory":
             env["ALICE_SESSION_STORE"] = "alice.engine.storage.MemorySessionStore"
         elif self.store == "redis":
@@ -327,16 +270,8 @@ class Target:
         return env
 
     def command(self, port: int) -> list[str]:
-        if self.server == "uvicorn":
-            return [
-                *(str(BIN / "uvicorn"), "myproject.asgi:application"),
-                *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
-                *("--no-access-log", "--log-level", "warning"),
-            ]
         app = {
-            "webhook": "myproject.wsgi:application",
-            "django": "myproject.wsgi:django_application",
-            "django_trivial": "myproject.wsgi:django_application",
+            "webhook": DEPLOYED_APP,
             "alice_scripts": "bench.alice_common:alice_scripts_skill()",
             "trivial": "bench.alice_http_wsgi:trivial",
         }[self.kind]
@@ -345,82 +280,21 @@ class Target:
             command = server_command(port, threads=DEFAULT_THREADS)
             command[command.index(DEPLOYED_APP)] = app
             return command
-        worker = ["-k", "sync"] if self.server == "sync" else ["-k", "gthread"]
-        threads = [] if self.server == "sync" else ["--threads", self.server]
         return [
             *(str(BIN / "gunicorn"), app, "--bind", f"127.0.0.1:{port}", "--workers", "1"),
-            *worker,
-            *threads,
+            *("-k", "gthread", "--threads", self.server),
             *("--log-level", "warning", "--error-logfile", "-"),
         ]
 
 
-def cpu_seconds(pid: int) -> float:
-    """Return user + system CPU seconds of *pid*, all its threads (0.0 if it is gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def descendants(pid: int) -> list[int]:
-    """Return the pids of *pid*'s children, grandchildren and so on."""
-    found = []
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            children = [int(child) for child in f.read().split()]
-    except OSError:
-        return []
-    for child in children:
-        found += [child, *descendants(child)]
-    return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class Server:
+class Server(Started):
     """A target's server process (and its workers), started and stopped here."""
 
-    target: Target
-    env: dict[str, str]
-    cpu: int | None
-    log: Path
-    port: int = 0
-    process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.port = free_port()
-        cpu = self.cpu
-        with open(self.log, "wb") as log:
-            self.process = subprocess.Popen(
-                self.target.command(self.port),
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None,
-            )
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"{self.target.spec} exited; see {self.log}:\n{self.tail()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-            except OSError:
-                time.sleep(0.1)
-                continue
-            return
-        raise SystemExit(f"{self.target.spec} did not start in {timeout} s; see {self.log}")
+    def __init__(self, target: Target, env: dict[str, str], cpu: int | None, log: Path) -> None:
+        self.target = target
+        port = free_port()
+        pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+        super().__init__(target.command(port), port=port, log=log, env=env, preexec_fn=pin)
 
     @property
     def pids(self) -> list[int]:
@@ -429,24 +303,11 @@ class Server:
 
     @property
     def worker_pid(self) -> int:
-        """The process that answers: gunicorn's worker, or uvicorn itself."""
+        """The process that answers: gunicorn's or granian's worker."""
         return self.pids[-1]
 
     def cpu_seconds(self) -> float:
         return sum(cpu_seconds(pid) for pid in self.pids)
-
-    def tail(self) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-20:])
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGINT)  # gunicorn and uvicorn: quick shutdown
-        try:
-            self.process.wait(5)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(5)
 
 
 def run_load(
@@ -513,10 +374,10 @@ OWNERS = [
     # First: the router and the webhook core live in alice.engine too.
     (
         "webhook: router, view, HTTP core",
-        ("alice.engine.wsgi", "alice.engine.webhook", "alice.views", "alice.wsgi"),
+        ("alice.engine.router", "alice.engine.webhook", "alice.views", "alice.wsgi_mount"),
     ),
     ("engine (alice.engine, the script)", ("alice.engine.", "alice.scripts.")),
-    ("trivial WSGI answer", ("bench.alice_http_",)),
+    ("trivial WSGI answer", ("bench.alice_http_wsgi",)),
     ("alice_scripts + pymorphy2", ("alice_scripts.", "<README on", "pymorphy2.", "dawg_python.")),
     ("flask + werkzeug", ("flask.", "werkzeug.")),
     ("django: middleware plumbing", ("django.utils.deprecation", "django.core.handlers.exc")),
@@ -668,9 +529,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--targets", default=DEFAULT_TARGETS, help="kind[+middleware][:store][@server],..."
-    )
+    parser.add_argument("--targets", default=DEFAULT_TARGETS, help="kind[:store][@server],...")
     parser.add_argument("--threads", type=int, default=8, help="gunicorn gthread threads")
     parser.add_argument("--levels", default="1,16,64", help="concurrent sessions")
     parser.add_argument("--seconds", type=float, default=3.0, help="per target, level, round")
@@ -745,15 +604,13 @@ def main() -> None:
                     check=True,
                 )
         for server in servers:
-            server.start()
-        for server in servers:
+            server.start(timeout=60)
             if server.target.store:
                 stores[server.target.spec] = store_class(server)
-            server.wait_ready()
             warm = run_load(server, max(levels), args.warmup, f"warm-{stamp}", client_cpu)
             if not warm["requests"] or warm.get("errors") or warm.get("bad_dialogs"):
                 warm.pop("latencies_us")
-                raise SystemExit(f"{server.target.spec} fails: {warm}\n{server.tail()}")
+                raise SystemExit(f"{server.target.spec} fails: {warm}\n{server.log_tail(20)}")
         for n in range(args.rounds):
             for level in levels:
                 turn = n % len(servers)
@@ -771,7 +628,7 @@ def main() -> None:
                     )
     finally:
         for server in servers:
-            server.stop()
+            server.stop(5, signal.SIGINT)  # gunicorn's quick shutdown
         clean_up(run, targets)
 
     results = {
@@ -810,7 +667,7 @@ def compare(
     """Return the ratios of every target to alice_scripts and to the ceiling, and the targets."""
 
     def first(kind: str) -> str | None:
-        return next((t.spec for t in targets if t.kind == kind and not t.middleware), None)
+        return next((t.spec for t in targets if t.kind == kind), None)
 
     ours, peer, ceiling = first("webhook"), first("alice_scripts"), first("trivial")
     ratios: dict[str, Any] = {}
@@ -834,7 +691,7 @@ def compare(
                 }
     met: dict[str, dict[str, bool]] = {}
     for t in targets:
-        if t.kind != "webhook" or t.middleware:
+        if t.kind != "webhook":
             continue
         checks: dict[str, bool] = {}
         if peer:

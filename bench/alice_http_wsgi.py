@@ -1,7 +1,7 @@
 """
 The ceiling of bench/alice_http.py: a constant protocol answer from a plain WSGI callable.
 
-The webhook is answered by a WSGI router in front of Django (alice/wsgi.py) under gunicorn;
+The webhook is answered by a WSGI router in front of Django (alice/wsgi_mount.py) under gunicorn;
 ``trivial`` is the least any answer costs on that server: read the body, send constant JSON.
 """
 

@@ -6,11 +6,12 @@ Benchmark durable Alice dialogs in-process, on the README script:
 2. the cold resume: the next request of a session of 5, 20 and 50 turns reaching a process
    that does not hold its generator, so that it replays them: the whole request (lock and
    read, history, replay, the new turn, write), and the replay alone;
-3. over HTTP (``--http``): the webhook as deployed (granian, one worker, 8 threads, production
-   settings), README dialogs from 8 keep-alive client threads: server CPU per request (what
-   bounds a busy process's throughput) and requests/s, for one process per store (the hot
-   path), and for two processes taking the requests of each dialog in turn, as a plain
-   round-robin balancer does (every request replays).
+3. over HTTP (``--http``): the webhook as deployed (granian, one worker, the threads of
+   deploy/alice/cluster.py unless ``--threads``, production settings), README dialogs from 8
+   keep-alive client threads: server CPU per request (what bounds a busy process's
+   throughput) and requests/s, for one process per store (the hot path), and for two
+   processes taking the requests of each dialog in turn, as a plain round-robin balancer
+   does (every request replays).
 
 Needs Redis (``--redis``, default $REDIS_URL or redis://127.0.0.1:6379/0; keys under a fresh
 ``bench-<random>:`` prefix, deleted at the end). The database store uses ``--database``
@@ -27,10 +28,7 @@ import gc
 import http.client
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -43,7 +41,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.alice_common import FINAL_TEXT, ROOT, dialogs, request_body
+from bench.chat.procstat import tree_cpu
 from deploy.alice.cluster import DEFAULT_THREADS, server_command
+from deploy.processes import Started, free_port
 
 RESULTS = ROOT / "bench" / "results"
 TURN_COUNTS = (5, 20, 50)
@@ -230,58 +230,30 @@ STORE_PATHS = {
     "redis": "alice.engine.redis_store.RedisSessionStore",
     "database": "alice.db_store.DatabaseSessionStore",
 }
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
-class WebhookServer:
+class WebhookServer(Started):
     """One webhook process as deploy/alice/cluster.py runs it, on a free port."""
 
     def __init__(self, env: dict[str, str], threads: int) -> None:
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        command = server_command(self.port, threads)
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
+        port = free_port()
+        super().__init__(server_command(port, threads), port=port, log=None, env=env)
+        self.start(60)
         deadline = time.monotonic() + 60
-        while True:
+        while True:  # listening is not yet answering: the first request imports Django
             try:
-                ping = request_body("ping", 0, "", "ping")
-                if b"pong" in post(self.port, ping):
+                if b"pong" in post(self.port, request_body("ping", 0, "", "ping")):
                     break
             except OSError:
                 pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
+            if not self.running() or time.monotonic() > deadline:
                 self.stop()
                 raise SystemExit("the webhook server did not start")
             time.sleep(0.1)
 
     def cpu_seconds(self) -> float:
         """Return the CPU time of the server (master and worker) so far."""
-        total = 0
-        for pid in [self.process.pid, *self.children()]:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime + stime
-        return total / TICKS
-
-    def children(self) -> list[int]:
-        path = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        try:
-            return [int(pid) for pid in path.read_text().split()]
-        except OSError:
-            return []
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
+        return tree_cpu(self.pid)
 
 
 def post(port: int, body: bytes, connection: http.client.HTTPConnection | None = None) -> bytes:

@@ -70,9 +70,9 @@ def static_location(static_root: Path | None) -> str:
 def server_command(host: str, port: int) -> list[str]:
     """
     Return the command line of one ASGI process. uvicorn rather than daphne
-    (which `manage.py runserver` keeps using): measured in bench/ (README
-    "Chat"), daphne's WebSocket write path (autobahn and Twisted) cost about
-    twice uvicorn's CPU per delivered message.
+    (which `manage.py runserver` keeps using): daphne's WebSocket write path
+    (autobahn and Twisted) cost several times uvicorn's CPU per delivered
+    message (figures: bench/README.md, "Chat").
     """
     return [
         sys.executable,

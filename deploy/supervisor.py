@@ -5,7 +5,6 @@ config from a template, checking and starting nginx, and a supervisor that start
 processes, starts again one that exits, and stops everything on a signal.
 """
 
-import contextlib
 import ipaddress
 import os
 import re
@@ -17,6 +16,8 @@ import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
+
+from deploy.processes import signal_group, spawn, stop_group
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 SECRET_KEY_FILE = "secret_key"
@@ -65,7 +66,9 @@ def secret_key(path: Path) -> str:
     Return the SECRET_KEY kept in *path*, created on first use readable by this user only.
 
     Kept rather than made anew at each start, so that a restart of the cluster keeps everyone
-    signed in; one key for all the processes, which check each other's session cookies.
+    signed in (the session's auth hash is an HMAC under the key); one key for all the
+    processes, since any of them must verify what another signed (that hash, the messages
+    cookie). Sessions themselves live in the database, not in the cookie.
     """
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -226,7 +229,7 @@ class Supervisor:
 
     def _spawn(self, command: list[str]) -> subprocess.Popen:
         # A session of its own: stopping it stops the server's children (its worker).
-        return subprocess.Popen(command, cwd=BASE_DIR, env=self.env, start_new_session=True)
+        return spawn(command, env=self.env)
 
     def _start(self, port: int) -> None:
         self.running[port] = self._spawn(self.servers[port])
@@ -253,7 +256,7 @@ class Supervisor:
                         )
                         # Its worker may outlive it (granian's does not watch its parent)
                         # and keep the port: stop the whole group first.
-                        _kill_group(process.pid)
+                        signal_group(process.pid, signal.SIGKILL)
                         time.sleep(0.5)
                         self._start(port)
             return 0
@@ -266,20 +269,9 @@ class Supervisor:
     def _stop_all(self) -> None:
         self.stopping = True
         processes = [p for p in [self.nginx, *self.running.values()] if p is not None]
-        for process in processes:
+        for process in processes:  # all at once, then wait for each
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
+                signal_group(process.pid, signal.SIGTERM)
         deadline = time.monotonic() + 10
         for process in processes:
-            try:
-                process.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(5)
-            _kill_group(process.pid)  # a worker that outlived its master
-
-
-def _kill_group(pgid: int) -> None:
-    """SIGKILL what is left of the process group *pgid* (nothing, usually)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
+            stop_group(process, max(0.1, deadline - time.monotonic()), signum=None)

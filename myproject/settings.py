@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "accounts",
+    "timezones",
     "privatemessages",
     "alice",
 ]
@@ -61,7 +62,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "privatemessages.middleware.TimezoneMiddleware",
+    "timezones.middleware.TimezoneMiddleware",
     # Last, so that its process_exception is the first one asked.
     "myproject.overload.PoolExhaustedMiddleware",
 ]
@@ -130,9 +131,9 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 REDIS_KEY_PREFIX = os.environ.get("REDIS_KEY_PREFIX", "")
 
 # Channel layer: the chat's fan-out between server processes (docs/deploy.md).
-# RedisPubSubChannelLayer was chosen by measurement (bench/channel_layer.py,
-# figures in docs/deploy.md): about a tenth of RedisChannelLayer's CPU per
-# delivered message, one PUBLISH per group_send whatever the group's size, no
+# RedisPubSubChannelLayer was chosen by measurement (figures in bench/README.md,
+# "Finished comparisons"): an order of magnitude less CPU per delivered message
+# than RedisChannelLayer, one PUBLISH per group_send whatever the group's size, no
 # per-channel capacity to overflow and no group membership kept in Redis to
 # expire or be flushed. What it can lose (messages published while a
 # process's subscription reconnects) the chat recovers from the database:
@@ -225,8 +226,8 @@ LOGOUT_REDIRECT_URL = "login"
 LANGUAGE_CODE = "ru"
 # Russian only until a translation exists: a browser asking for English would
 # otherwise get Django's own strings in English inside the Russian pages. With
-# one language there is nothing to negotiate, so no LocaleMiddleware (it cost
-# 4-8% of every request, bench/alice_http.py).
+# one language there is nothing to negotiate, so no LocaleMiddleware (a
+# measurable share of every request: bench/README.md, "Alice over HTTP").
 LANGUAGES = [("ru", "Русский")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 # The zone used when the browser has not reported one (or reported a bad one).
@@ -248,16 +249,17 @@ STORAGES = {
     },
 }
 
-# privatemessages
+# privatemessages: every PRIVATEMESSAGES_* setting and its default is listed
+# in privatemessages/conf.py; this project sets some from the environment.
 # Key for /messages/send_message_api/: other services send it in X-Api-Key.
 # Empty disables the API (every call answers 401).
 PRIVATEMESSAGES_API_KEY = os.environ.get("PRIVATEMESSAGES_API_KEY", "")
-PRIVATEMESSAGES_MAX_TEXT_LENGTH = 10_000
 
 # alice
 # Where dialogs are recorded so that any process can continue them (docs/alice.md): Redis
 # when REDIS_URL is set, the database otherwise; "alice.engine.storage.MemorySessionStore"
-# keeps them in one process's memory only.
+# keeps them in one process's memory only. The one place this default is chosen: the store
+# class reads its own options below (its from_settings()).
 ALICE_SESSION_STORE = os.environ.get("ALICE_SESSION_STORE") or (
     "alice.engine.redis_store.RedisSessionStore"
     if REDIS_URL

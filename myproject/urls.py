@@ -7,5 +7,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("messages/", include("privatemessages.urls")),
+    # The zone picker's old address, for links and bookmarks made before.
+    path(
+        "messages/timezone/",
+        RedirectView.as_view(pattern_name="timezones:choose", permanent=True, query_string=True),
+    ),
+    path("timezone/", include("timezones.urls")),
     path("alice/", include("alice.urls")),
 ]

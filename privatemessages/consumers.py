@@ -10,7 +10,6 @@ in_database_thread, never straight from the event loop.
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -19,12 +18,14 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import events, selectors, services, session_watch
-from .database import in_database_thread
+from . import events, frames, selectors, services, session_watch
+from .db_threads import in_database_thread
+from .delivery import REORDER_WAIT, LiveOrder
 from .fanout import get_fanout
+from .frames import NOT_JSON, FrameError, error_frame, rate_limited, seconds
 from .models import Thread
-from .outbox import Outbox
 from .ratelimit import TokenBucket
+from .send_queue import SendQueue
 from .userlimits import SocketSlot, get_user_limits
 
 logger = logging.getLogger(__name__)
@@ -41,31 +42,6 @@ CLOSE_TOO_MANY_SOCKETS = 4429
 # The most messages one "sync" replays; the answer says "more" when there are
 # others, and the client asks again from the last id it got.
 SYNC_LIMIT = 1000
-
-# How long a live message that came before its predecessor waits for it
-# before the gap is read from the database, in seconds.
-REORDER_WAIT = 0.05
-
-# The largest id a bigint column holds.
-_MAX_ID = 2**63 - 1
-
-_NOT_JSON = object()
-
-
-class FrameError(Exception):
-    """A client frame that is refused; ``code`` is stable, ``detail`` is for people."""
-
-    def __init__(self, code: str, detail: str, *, retry_after: float | None = None) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-        self.retry_after = retry_after
-
-
-def rate_limited(retry_after: float | None) -> FrameError:
-    return FrameError(
-        "rate_limited", "Слишком много сообщений подряд, подождите.", retry_after=retry_after
-    )
 
 
 class BaseConsumer(AsyncWebsocketConsumer):
@@ -95,14 +71,14 @@ class BaseConsumer(AsyncWebsocketConsumer):
         super().__init__(*args, **kwargs)
         self.joined: list[str] = []
         # Everything this socket sends about its groups goes through here, in order.
-        self.outbox = Outbox(on_error=self.delivery_failed)
+        self.send_queue = SendQueue(on_error=self.delivery_failed)
 
     async def __call__(self, scope: dict, receive, send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
             # However the socket ended, stop delivering to it.
-            self.outbox.close()
+            self.send_queue.close()
             if self.watching:
                 session_watch.unwatch(self)
             fanout = get_fanout() if self.joined else None
@@ -170,18 +146,18 @@ class BaseConsumer(AsyncWebsocketConsumer):
         # Frames that arrive from now on are dropped, and nothing more is sent
         # but the close.
         self.ready = False
-        self.outbox.close()
+        self.send_queue.close()
         self._ending = asyncio.ensure_future(self.close(code=CLOSE_UNAUTHENTICATED))
 
     async def in_turn(self, job: Callable[[], Coroutine[Any, Any, Any]]) -> None:
-        """Run *job* in the outbox, after what is queued there, and wait for it."""
+        """Run *job* in the send queue, after what is queued there, and wait for it."""
         try:
-            await self.outbox.call(job)
+            await self.send_queue.call(job)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise  # this consumer itself is being stopped
-            # The outbox was closed under the job (the session ended, a
+            # The send queue was closed under the job (the session ended, a
             # delivery failed): the socket is closing, there is nothing to answer.
 
     async def delivery_failed(self, error: BaseException) -> None:
@@ -211,10 +187,8 @@ class BaseConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.ready:
             return
-        frame = _NOT_JSON if text_data is None else _loads(text_data)
-        client_id = frame.get("client_id") if isinstance(frame, dict) else None
-        if not isinstance(client_id, str):
-            client_id = None
+        frame = NOT_JSON if text_data is None else frames.parse(text_data)
+        client_id = frames.client_id_of(frame)
         try:
             # Every frame costs a token, garbage included: a flood is a flood.
             retry_after = self.bucket.try_take()
@@ -222,7 +196,7 @@ class BaseConsumer(AsyncWebsocketConsumer):
                 raise rate_limited(retry_after)
             if text_data is None:
                 raise FrameError("binary_frame", "Двоичные кадры не поддерживаются.")
-            if frame is _NOT_JSON:
+            if frame is NOT_JSON:
                 raise FrameError("invalid_json", "Кадр не является JSON.")
             frame_type = frame.get("type") if isinstance(frame, dict) else None
             handler = self.frame_handlers.get(frame_type) if isinstance(frame_type, str) else None
@@ -250,11 +224,7 @@ class BaseConsumer(AsyncWebsocketConsumer):
     ) -> None:
         if not self.ready:
             return  # closing: the session ended meanwhile
-        frame = {"type": "error", "code": code, "detail": detail}
-        if client_id is not None:
-            frame["client_id"] = client_id
-        if retry_after:
-            frame["retry_after"] = _seconds(retry_after)
+        frame = error_frame(code, detail, client_id, retry_after)
         # Escaped if need be: the echoed client_id is whatever the client sent.
         await self.send(text_data=events.to_json_escaped(frame))
 
@@ -272,21 +242,12 @@ class ChatConsumer(BaseConsumer):
         "sync": "receive_sync",
     }
 
-    # The id of the newest message this socket has delivered (or the client
-    # said it has); None until the client's first sync.
-    last_id: int | None = None
-    # Whether the last sync answered "more": false. Live messages go out only
-    # then; during a catch-up in pages the next sync replays them, and a live
-    # one would open a gap that fill_gap would read past the replay budget.
-    caught_up = False
-    # Live events that came before their predecessor, by the predecessor's id,
-    # and the timer that fetches the gap if it does not come (chat_message).
-    early: dict[int, dict]
+    # Fetches the gap if live events wait for their predecessor too long.
     gap_timer: asyncio.TimerHandle | None = None
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.early = {}
+        self.order = LiveOrder()  # what goes out, and when a gap is read (delivery.py)
 
     async def authorize(self) -> bool:
         thread_id = self.scope["url_route"]["kwargs"]["thread_id"]
@@ -305,9 +266,9 @@ class ChatConsumer(BaseConsumer):
         return [events.thread_group(self.thread.pk)]
 
     async def receive_message(self, frame: dict) -> None:
-        # Check on the event loop first: bad input costs no thread hop.
-        text = services.clean_message_text(frame.get("text"))
-        client_id = services.clean_client_id(frame.get("client_id"))
+        # The socket's one check of the input, on the event loop: bad input
+        # costs no thread hop, and message_create trusts what it is given.
+        checked = services.check_message(frame.get("text"), frame.get("client_id"))
         # Across all of the user's sockets and processes.
         retry_after = await get_user_limits().take_message(self.user_id)
         if retry_after:
@@ -320,8 +281,8 @@ class ChatConsumer(BaseConsumer):
             await in_database_thread(services.message_create)(
                 sender=self.user,
                 thread=self.thread,
-                text=text,
-                client_id=client_id,
+                text=checked.text,
+                client_id=checked.client_id,
                 participants=self.participants,
             )
         except services.MessageError:
@@ -333,20 +294,16 @@ class ChatConsumer(BaseConsumer):
             ) from None
 
     async def receive_sync(self, frame: dict) -> None:
-        after = frame.get("after", 0)
-        if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= _MAX_ID:
-            raise FrameError("invalid_sync", "after должен быть целым числом не меньше 0.")
-        # In the outbox: live messages that arrive during the replay wait
+        after = frames.sync_after(frame)
+        # In the send queue: live messages that arrive during the replay wait
         # behind it, and then go out unless the replay contained them. Not
         # waited for: a sync that the replay budget holds must not hold up
         # the socket's other frames, nor its disconnect (a failure closes the
         # socket, through delivery_failed).
-        self.outbox.push(lambda: self.sync(after))
+        self.send_queue.push(lambda: self.sync(after))
 
     async def sync(self, after: int) -> None:
-        if self.last_id is not None:
-            # What this socket already delivered is on its way to the client.
-            after = max(after, self.last_id)
+        after = self.order.sync_from(after)
         payloads, more = await in_database_thread(self._stored_after)(after)
         # Charged against the user's replay budget, which may hold the page.
         retry_after = (
@@ -355,78 +312,53 @@ class ChatConsumer(BaseConsumer):
         if retry_after:
             # Nothing sent: "ask again", with a hint of when. A client that asks
             # at once is held here again, so it cannot hammer.
-            self.caught_up = False
+            self.order.sync_held()
             await self.send_json(
                 {
                     "type": "synced",
                     "last_id": after,
                     "more": True,
-                    "retry_after": _seconds(retry_after),
+                    "retry_after": seconds(retry_after),
                 }
             )
             return
         await self.send_replayed(payloads)
-        self.last_id = payloads[-1]["id"] if payloads else after
-        self.caught_up = not more
-        await self.send_json({"type": "synced", "last_id": self.last_id, "more": more})
+        self.order.synced(payloads[-1]["id"] if payloads else after, more=more)
+        await self.send_json({"type": "synced", "last_id": self.order.last_id, "more": more})
 
     def deliver(self, event: dict) -> None:
         if event.get("type") != "chat.message":
             return
-        if not self.caught_up and not self.outbox.busy:
+        if not self.order.caught_up and not self.send_queue.busy:
             # Not caught up, nor a sync in progress: the next sync replays it.
             return
-        self.outbox.push(lambda: self.chat_message(event))
+        self.send_queue.push(lambda: self.chat_message(event))
 
     async def chat_message(self, event: dict) -> None:
-        if not self.caught_up:
-            # The next sync replays it from the database.
-            return
-        message = event["message"]
-        if message["id"] <= self.last_id:
-            return
-        prev_id = event.get("prev_id")
-        if prev_id is not None and prev_id > self.last_id:
-            # Its predecessor has not come. Usually it was announced at the
-            # same moment by another process or database thread and is a few
-            # milliseconds behind: wait for it a little, then fetch the gap
-            # from the database (a live event can also be lost for good).
-            self.early[prev_id] = event
+        for ready in self.order.live(event):
+            await self.send(text_data=events.message_text_for_user(ready, self.user_id))
+        if self.order.waiting == (self.gap_timer is None):
+            # Live events began to wait for their predecessor, or none wait now.
             if self.gap_timer is None:
                 self.gap_timer = asyncio.get_running_loop().call_later(
-                    REORDER_WAIT, self.outbox.push, self.fill_gap
+                    REORDER_WAIT, self.send_queue.push, self.fill_gap
                 )
-            return
-        await self.send_live(event)
-        # Those that came before this one and waited for it.
-        while (waiting := self.early.pop(self.last_id, None)) is not None:
-            await self.send_live(waiting)
-        if not self.early and self.gap_timer is not None:
-            self.gap_timer.cancel()
-            self.gap_timer = None
-
-    async def send_live(self, event: dict) -> None:
-        self.last_id = event["message"]["id"]
-        await self.send(text_data=events.message_text_for_user(event, self.user_id))
+            else:
+                self.gap_timer.cancel()
+                self.gap_timer = None
 
     async def fill_gap(self) -> None:
         self.gap_timer = None
-        waiting, self.early = self.early, {}
-        if any(event["message"]["id"] > self.last_id for event in waiting.values()):
-            more = True
-            while more:
-                _payloads, more = await self.replay(self.last_id)
-
-    async def replay(self, after: int) -> tuple[list[dict], bool]:
-        """Send up to SYNC_LIMIT stored messages after *after*; return them and "more"."""
-        payloads, more = await in_database_thread(self._stored_after)(after)
-        await self.send_replayed(payloads)
-        return payloads, more
+        after = self.order.gap_due()
+        while after is not None:
+            payloads, more = await in_database_thread(self._stored_after)(after)
+            await self.send_replayed(payloads)
+            after = self.order.last_id if more else None
 
     async def send_replayed(self, payloads: list[dict]) -> None:
         for payload in payloads:
             await self.send_json(payload)
-            self.last_id = payload["id"]
+            self.order.replayed(payload["id"])
 
     def _stored_after(self, after: int) -> tuple[list[dict], bool]:
         messages = selectors.messages_after(
@@ -448,7 +380,7 @@ class ThreadListConsumer(BaseConsumer):
         return [events.user_group(self.user.pk)]
 
     async def receive_sync(self, frame: dict) -> None:
-        # In the outbox, so that no update overtakes the list it updates.
+        # In the send queue, so that no update overtakes the list it updates.
         await self.in_turn(self.send_thread_list)
 
     async def send_thread_list(self) -> None:
@@ -457,7 +389,7 @@ class ThreadListConsumer(BaseConsumer):
 
     def deliver(self, event: dict) -> None:
         if event.get("type") == "thread.update" and self.ready:
-            self.outbox.push(lambda: self.send_json(event["thread"]))
+            self.send_queue.push(lambda: self.send_json(event["thread"]))
 
     def _thread_list(self) -> list[dict]:
         return [
@@ -465,15 +397,3 @@ class ThreadListConsumer(BaseConsumer):
             for summary in selectors.thread_list_for_user(user=self.user)
             if summary.last_message_id is not None
         ]
-
-
-def _seconds(delay: float) -> float:
-    """A delay as the protocol gives it: seconds, to the millisecond, never 0."""
-    return max(0.001, round(delay, 3))
-
-
-def _loads(text: str) -> object:
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-        return _NOT_JSON

@@ -12,13 +12,15 @@ from datetime import UTC, datetime
 from django.utils.crypto import salted_hmac
 from django.utils.text import Truncator
 
-from . import fanout, selectors
+from . import selectors
+from .group_send import group_send_many
 from .models import Message
 
 logger = logging.getLogger(__name__)
 
 
-def _iso(moment: datetime) -> str:
+def iso_utc(moment: datetime) -> str:
+    """Return *moment* as the wire's ISO 8601 UTC timestamp ("2026-01-02T03:04:05.678Z")."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -71,7 +73,7 @@ def announce_sessions_ended(user_id: int, *, session_key: str | None = None) -> 
     *session_key*, or all of them when it is None. From synchronous code.
     """
     try:
-        fanout.group_send_many([(SESSIONS_GROUP, session_ended_event(user_id, session_key))])
+        group_send_many([(SESSIONS_GROUP, session_ended_event(user_id, session_key))])
     except Exception:
         logger.exception("Could not announce the end of sessions of user %s", user_id)
 
@@ -86,7 +88,7 @@ def message_payload(message: Message, *, client_id: str | None = None) -> dict:
         "sender": message.sender.get_username() if message.sender_id else None,
         "sender_id": message.sender_id,
         "text": message.text,
-        "created": _iso(message.created),
+        "created": iso_utc(message.created),
         "client_id": client_id,
     }
 
@@ -144,7 +146,7 @@ def thread_summary_payload(summary: selectors.ThreadSummary) -> dict:
         "total": summary.total,
         "last_message": {
             "id": summary.last_message_id,
-            "created": _iso(created) if created is not None else None,
+            "created": iso_utc(created) if created is not None else None,
         },
         "preview": summary.last_message_preview,
         "outgoing": summary.last_message_outgoing,
@@ -179,7 +181,7 @@ def broadcast_message_created(
     ).items():
         sends.append((user_group(user_id), {"type": "thread.update", "thread": payload}))
     try:
-        fanout.group_send_many(sends)
+        group_send_many(sends)
     except Exception:
         logger.exception("Could not broadcast message %s", message.pk)
 

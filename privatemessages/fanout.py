@@ -1,14 +1,14 @@
 """
-The process's side of the channel layer: one subscription per group per
-process, delivery from it to every local socket of the group, and sending to
-groups from synchronous code.
+The receiving side of the channel layer: one subscription per group per
+process, and delivery from it to every local socket of the group. Sending to
+groups is group_send.py.
 
 Stock Channels gives every socket a channel of its own and subscribes each to
 its groups, so a message to a group of N local sockets is decoded N times and
 wakes N consumer tasks, each through ``asyncio.wait`` and a thread hop. Here a
 group's event is received and decoded once per process and handed to each
 local socket's ``deliver`` method, which runs on the spot; a socket only gets
-a task of its own while something of it has to wait (see outbox.py).
+a task of its own while something of it has to wait (see send_queue.py).
 """
 
 import asyncio
@@ -16,11 +16,7 @@ import logging
 import weakref
 from typing import Protocol
 
-import redis
-from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, get_channel_layer
-from channels_redis.pubsub import RedisPubSubChannelLayer
-from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
@@ -137,71 +133,3 @@ def get_fanout() -> Fanout | None:
             return None
         fanout = _fanouts[loop] = Fanout(layer)
     return fanout
-
-
-def group_send_many(sends: list[tuple[str, dict]]) -> None:
-    """
-    Send each event to its group, in order, from synchronous code (the
-    database thread that commits a message, a view).
-
-    On the Redis pub/sub layer this is one pipelined round trip from the
-    calling thread, in the layer's own channel names and encoding. Through
-    the layer's API it would be a hop to the event loop and one PUBLISH after
-    another there (the layer sends one at a time per process, under a lock),
-    and the event loop is what delivers to the sockets.
-    """
-    layer = get_channel_layer()
-    if layer is None or not sends:
-        return
-    publisher = _pubsub_publisher(layer)
-    if publisher is not None:
-        publisher.publish(sends)
-    else:
-        async_to_sync(_group_send_all)(layer, sends)
-
-
-async def _group_send_all(layer: BaseChannelLayer, sends: list[tuple[str, dict]]) -> None:
-    for group, event in sends:
-        await layer.group_send(group, event)
-
-
-class PubSubPublisher:
-    """PUBLISH to the groups of a RedisPubSubChannelLayer as its group_send does."""
-
-    def __init__(self, layer: RedisPubSubChannelLayer, address: str, prefix: str) -> None:
-        self.layer = layer
-        # Timeouts: a stuck Redis must not hold the thread that commits messages.
-        self.client = redis.Redis.from_url(address, socket_timeout=5, socket_connect_timeout=5)
-        self.prefix = prefix
-
-    def channel_name(self, group: str) -> str:
-        # RedisPubSubLoopLayer._get_group_channel_name (channels-redis 4.3); a
-        # test subscribes through the layer and receives what this sends.
-        return f"{self.prefix}__group__{group}"
-
-    def publish(self, sends: list[tuple[str, dict]]) -> None:
-        pipe = self.client.pipeline(transaction=False)
-        for group, event in sends:
-            pipe.publish(self.channel_name(group), self.layer.serialize(event))
-        pipe.execute()
-
-
-_publishers: "weakref.WeakKeyDictionary[BaseChannelLayer, PubSubPublisher | None]" = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _pubsub_publisher(layer: BaseChannelLayer) -> PubSubPublisher | None:
-    """Return the publisher of *layer* if it is the pub/sub layer on one host."""
-    key = layer
-    if key not in _publishers:
-        _publishers[key] = None
-        config = settings.CHANNEL_LAYERS.get("default", {}).get("CONFIG", {})
-        hosts = config.get("hosts") or []
-        # Several hosts shard the groups by a hash: leave that to the layer.
-        if isinstance(layer, RedisPubSubChannelLayer) and len(hosts) == 1:
-            host = hosts[0]
-            address = host if isinstance(host, str) else host.get("address")
-            if address:
-                _publishers[key] = PubSubPublisher(layer, address, config.get("prefix", "asgi"))
-    return _publishers[key]

@@ -1,11 +1,8 @@
-from functools import cache
-
-import pytz
 from django import forms
-from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from .middleware import known_zone_names
+from . import selectors
+from .conf import app_settings
 from .services import MessageError, clean_message_text
 
 # Which form field shows each MessageError code; codes not listed go on top.
@@ -18,26 +15,15 @@ ERROR_FIELDS = {
 }
 
 
-class MessageForm(forms.Form):
-    """The new-message form and the chat compose box (fields ``recipient``, ``text``)."""
+class ChatMessageForm(forms.Form):
+    """The chat page's compose box (field ``text``): posts to its thread."""
 
-    recipient = forms.CharField(
-        label=_("Кому"),
-        max_length=150,
-        error_messages={"required": _("Укажите получателя.")},
-    )
     # Not required here: the service's own rule rejects empty text, with its
     # own message, so that the form, the API and the WebSocket all agree.
     text = forms.CharField(label=_("Сообщение"), required=False, strip=False)
-    # The chat page sends its thread id, so that errors are shown on the chat.
-    # Never an error itself: a bad value just means "show them on the thread list".
-    thread = forms.CharField(required=False, widget=forms.HiddenInput)
-
-    def clean_thread(self) -> int | None:
-        value = self.cleaned_data.get("thread", "")
-        return int(value) if value.isascii() and value.isdigit() else None
 
     def clean_text(self) -> str:
+        # The form's one check of the text: the view hands it on unchecked.
         try:
             return clean_message_text(self.cleaned_data.get("text", ""))
         except MessageError as error:
@@ -51,24 +37,22 @@ class MessageForm(forms.Form):
 
     @property
     def max_text_length(self) -> int:
-        return settings.PRIVATEMESSAGES_MAX_TEXT_LENGTH
+        return app_settings.MAX_TEXT_LENGTH
 
 
-@cache
-def timezone_choices() -> list[tuple[str, str]]:
-    """Return pytz's list of common zones (those zoneinfo knows), by name."""
-    known = known_zone_names()
-    return [(name, name.replace("_", " ")) for name in pytz.common_timezones if name in known]
+class NewMessageForm(ChatMessageForm):
+    """The thread list's new-message form: ``recipient`` (a username) and ``text``."""
 
+    recipient = forms.CharField(
+        label=_("Кому"),
+        max_length=150,
+        error_messages={"required": _("Укажите получателя.")},
+    )
+    field_order = ["recipient", "text"]
 
-class TimezoneForm(forms.Form):
-    """The zone picker: one of the common zones, or "" for the browser's own."""
-
-    timezone = forms.ChoiceField(label=_("Часовой пояс"), required=False, choices=())
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["timezone"].choices = [
-            ("", _("Автоматически (как в браузере)")),
-            *timezone_choices(),
-        ]
+    def clean_recipient(self):
+        """Return the user called so (the value comes stripped), or refuse it."""
+        recipient = selectors.user_get_by_username(username=self.cleaned_data["recipient"])
+        if recipient is None:
+            raise forms.ValidationError("Такого пользователя нет.", code="unknown_recipient")
+        return recipient

@@ -3,6 +3,28 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+# The largest id a bigint column holds: bigger ids from URLs or JSON are no ids.
+MAX_ID = 2**63 - 1
+
+
+def is_valid_id(value: object) -> bool:
+    """Return True if *value* is an int that can be a primary key."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
+
+
+def is_storable(text: str) -> bool:
+    """
+    Return False for text no column holds: PostgreSQL text has no NUL, and a
+    lone surrogate (which JSON can carry) is not UTF-8.
+    """
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
 
 class Thread(models.Model):
     """A conversation. Today always between exactly two users."""

@@ -1,7 +1,7 @@
 """
 The Russian plural rule, the one place that knows it.
 
-``static/privatemessages/plural.js`` is its JavaScript twin; a test runs both
+``privatemessages/static/privatemessages/plural.js`` is its JavaScript twin; a test runs both
 over the same inputs and compares them.
 """
 

@@ -13,13 +13,10 @@ from django.db.models.functions import Substr
 from django.urls import reverse
 from django.utils.text import Truncator
 
-from .models import Membership, Message, Thread
+from .models import Membership, Message, Thread, is_storable, is_valid_id
 
 CHAT_HISTORY_LENGTH = 100
 PREVIEW_LENGTH = 80
-
-# The largest id a bigint column holds: bigger ids from URLs or JSON are no ids.
-_MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -84,11 +81,6 @@ class ChatView:
         return self.counts.received_by(self.user.pk)
 
 
-def is_valid_id(value: object) -> bool:
-    """Return True if *value* is an int that can be a primary key."""
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= _MAX_ID
-
-
 def thread_get(*, thread_id: int) -> Thread | None:
     """Return thread *thread_id*, or None."""
     if not is_valid_id(thread_id):
@@ -96,25 +88,22 @@ def thread_get(*, thread_id: int) -> Thread | None:
     return Thread.objects.filter(pk=thread_id).first()
 
 
-def user_get(*, user_id: object = None, username: object = None) -> AbstractBaseUser | None:
-    """Return the user with id *user_id* or, failing that, called *username*, or None."""
+def user_get(*, user_id: object) -> AbstractBaseUser | None:
+    """Return the user with id *user_id*, or None (also for anything that is no id)."""
+    if not is_valid_id(user_id):
+        return None
+    return get_user_model().objects.filter(pk=user_id).first()
+
+
+def user_get_by_username(*, username: object) -> AbstractBaseUser | None:
+    """
+    Return the user called *username*, or None: also for a non-string or a
+    name no column could hold.
+    """
+    if not isinstance(username, str) or not username or not is_storable(username):
+        return None
     User = get_user_model()
-    if user_id is not None:
-        return User.objects.filter(pk=user_id).first() if is_valid_id(user_id) else None
-    if isinstance(username, str) and username and _is_storable(username):
-        return User.objects.filter(**{User.USERNAME_FIELD: username}).first()
-    return None
-
-
-def _is_storable(text: str) -> bool:
-    """Return False for text no database column holds (NUL, lone surrogates)."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    return User.objects.filter(**{User.USERNAME_FIELD: username}).first()
 
 
 def thread_for_participant(*, thread_id: int, user: AbstractBaseUser) -> Thread | None:

@@ -1,24 +1,26 @@
 """
 Writes. ``message_create`` is the only code that creates a message: the form,
 the JSON API and the WebSocket consumer all call it.
+
+Input is checked once, where it enters (``check_message`` or its parts,
+called by the form, the API and the consumer); the services below take the
+checked values and trust them, as Zulip's check_*/do_* split does.
 """
 
 import functools
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
-from . import events, selectors
-from .models import Membership, Message, Thread
+from . import conf, events, selectors
+from .models import Membership, Message, Thread, is_storable
 
 # Longer than a UUID in any notation, short enough to index.
 CLIENT_ID_MAX_LENGTH = 64
@@ -33,6 +35,20 @@ class MessageError(ValueError):
         self.message = message
 
 
+@dataclass(frozen=True)
+class CleanMessage:
+    """A message's input as check_message returns it: safe to store as it is."""
+
+    text: str
+    # "" when the sender gave none (the form, the API).
+    client_id: str = ""
+
+
+def check_message(text: object, client_id: object = None) -> CleanMessage:
+    """Check a message's raw *text* and *client_id*; raise MessageError for the first bad one."""
+    return CleanMessage(text=clean_message_text(text), client_id=clean_client_id(client_id))
+
+
 def clean_message_text(text: object) -> str:
     """Return *text* trimmed, or raise MessageError if it cannot be sent."""
     if not isinstance(text, str):
@@ -40,14 +56,27 @@ def clean_message_text(text: object) -> str:
     text = text.strip()
     if _is_blank(text):
         raise MessageError("empty", "Сообщение не может быть пустым.")
-    # JSON (the API, the WebSocket) can carry both, and neither can be stored:
-    # PostgreSQL text has no NUL, and a lone surrogate is not UTF-8.
-    if "\x00" in text or not _is_utf8_encodable(text):
+    # JSON (the API, the WebSocket) can carry what no column stores.
+    if not is_storable(text):
         raise MessageError("invalid_text", "Сообщение содержит недопустимые символы.")
-    limit = settings.PRIVATEMESSAGES_MAX_TEXT_LENGTH
+    limit = conf.app_settings.MAX_TEXT_LENGTH
     if len(text) > limit:
         raise MessageError("too_long", f"Сообщение длиннее {limit} символов ({len(text)}).")
     return text
+
+
+def clean_client_id(client_id: object) -> str:
+    """Return the sending tab's *client_id* ("" for none), or raise MessageError."""
+    if client_id is None or client_id == "":
+        return ""
+    if not isinstance(client_id, str) or len(client_id) > CLIENT_ID_MAX_LENGTH:
+        raise MessageError(
+            "invalid_client_id",
+            f"client_id должен быть строкой не длиннее {CLIENT_ID_MAX_LENGTH} символов.",
+        )
+    if not is_storable(client_id):
+        raise MessageError("invalid_client_id", "client_id содержит недопустимые символы.")
+    return client_id
 
 
 # Characters that show nothing on their own: controls, format characters
@@ -65,14 +94,6 @@ def _is_blank(text: str) -> bool:
         char in _BLANK_LETTERS or unicodedata.category(char) in _INVISIBLE_CATEGORIES
         for char in text
     )
-
-
-def _is_utf8_encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def thread_counts_rebuild(*, thread_ids: Iterable[int]) -> None:
@@ -112,47 +133,43 @@ def thread_get_or_create_for_pair(*, user: AbstractBaseUser, other: AbstractBase
 
 
 def message_send_to_username(
-    *, sender: AbstractBaseUser, recipient_username: str, text: object
+    *, sender: AbstractBaseUser, recipient_username: object, text: object
 ) -> Message:
-    """Send *text* to the user called *recipient_username* (the new-message form)."""
+    """
+    Send raw *text* to the user called *recipient_username*: the edge for
+    callers that hold unchecked input (scripts, tests). Checks it once.
+    """
     text = clean_message_text(text)
-    User = get_user_model()
-    username = recipient_username.strip() if isinstance(recipient_username, str) else ""
-    recipient = None
-    if username and "\x00" not in username and _is_utf8_encodable(username):
-        recipient = User.objects.filter(**{User.USERNAME_FIELD: username}).first()
+    username = recipient_username.strip() if isinstance(recipient_username, str) else None
+    recipient = selectors.user_get_by_username(username=username)
     if recipient is None:
         raise MessageError("unknown_recipient", "Такого пользователя нет.")
+    return message_send_to_user(sender=sender, recipient=recipient, text=text)
+
+
+def message_send_to_user(
+    *, sender: AbstractBaseUser, recipient: AbstractBaseUser, text: str
+) -> Message:
+    """Send checked *text* to *recipient*, in their thread (created on the first message)."""
     thread = thread_get_or_create_for_pair(user=sender, other=recipient)
     return message_create(sender=sender, thread=thread, text=text)
-
-
-def clean_client_id(client_id: object) -> str:
-    """Return the sending tab's *client_id* ("" for none), or raise MessageError."""
-    if client_id is None or client_id == "":
-        return ""
-    if not isinstance(client_id, str) or len(client_id) > CLIENT_ID_MAX_LENGTH:
-        raise MessageError(
-            "invalid_client_id",
-            f"client_id должен быть строкой не длиннее {CLIENT_ID_MAX_LENGTH} символов.",
-        )
-    # As for the text: PostgreSQL cannot store a NUL, nor UTF-8 a lone surrogate.
-    if "\x00" in client_id or not _is_utf8_encodable(client_id):
-        raise MessageError("invalid_client_id", "client_id содержит недопустимые символы.")
-    return client_id
 
 
 def message_create(
     *,
     sender: AbstractBaseUser,
     thread: Thread,
-    text: object,
-    client_id: str | None = None,
+    text: str,
+    client_id: str = "",
     participants: dict[int, str] | None = None,
 ) -> Message:
     """
     Save and count a message from *sender* in *thread*, then (after commit)
     announce it to every open socket of the thread and of its participants.
+
+    Trusts *text* and *client_id*: they come from check_message (or
+    clean_message_text / clean_client_id) at the caller's edge, and are not
+    checked again here. Only who may write to the thread is.
 
     Idempotent per *client_id*: sending the same client_id again (a tab that
     resends after a reconnect) returns the message saved the first time, and
@@ -162,28 +179,24 @@ def message_create(
     returns it) saves a query for a caller that already knows them, such as a
     socket that checked them when it opened; without it they are read here.
     """
-    text = clean_message_text(text)
-    client_id = clean_client_id(client_id)
+    # Not a check of the input: catches a caller that skipped check_message.
+    assert isinstance(text, str), "check_message() first"
+    assert isinstance(client_id, str), "check_message() first"
     if participants is None:
         participants = selectors.thread_participants(thread=thread)
     if sender.pk not in participants:
         raise MessageError("not_participant", "Вы не участник этого диалога.")
-    now = timezone.now()
     try:
         with transaction.atomic():
             saved = _insert_in_order(
-                thread_id=thread.pk,
-                sender_id=sender.pk,
-                text=text,
-                created=now,
-                client_id=client_id,
+                thread_id=thread.pk, sender_id=sender.pk, text=text, client_id=client_id
             )
             message = Message(
                 pk=saved.message_id,
                 thread=thread,
                 sender=sender,
                 text=text,
-                created=now,
+                created=saved.created,
                 client_id=client_id,
             )
             message._state.adding = False
@@ -207,7 +220,7 @@ def message_create(
         if not existing:
             raise
         return _check_same_thread(existing, thread)
-    thread.last_message = now
+    thread.last_message = saved.created
     return message
 
 
@@ -218,32 +231,34 @@ class _Saved:
     prev_id: int
     # The thread's message count with this message.
     total: int
+    # Taken under the thread's lock: the thread's last_message and the message's created.
+    created: datetime
 
 
-def _insert_in_order(
-    *, thread_id: int, sender_id: int, text: str, created: datetime, client_id: str
-) -> _Saved:
+def _insert_in_order(*, thread_id: int, sender_id: int, text: str, client_id: str) -> _Saved:
     """
-    Insert a message with the thread row locked and count it. Call inside atomic().
+    Insert a message with the thread row locked, count it and time it. Call
+    inside atomic().
 
-    Plain SQL: through the ORM these statements cost about three times the
-    CPU (query compilation, model saving), and this runs for every message,
-    on the thread that commits them.
+    Plain SQL: through the ORM these statements cost several times the CPU
+    (query compilation, model saving), and this runs for every message, on
+    the thread that commits them.
     """
     sql = _insert_sql(connection.vendor)
     with connection.cursor() as cursor:
         # The UPDATE locks the thread row until commit, so messages of one
         # thread commit in id order: a client that has seen id N can ask for
         # "everything after N" and never miss a message committed later. The
-        # count is taken under the same lock, so it cannot drift from the rows.
-        cursor.execute(
-            sql.lock_and_count, [connection.ops.adapt_datetimefield_value(created), thread_id]
-        )
+        # count and the time are taken under the same lock, so the count
+        # cannot drift from the rows, and a message that waited for the lock
+        # is not dated before the one that held it (last_message never goes
+        # back). The database's clock: one clock for every server process.
+        cursor.execute(sql.lock_count_and_time, [thread_id])
         row = cursor.fetchone()
         if row is None:
             # Deleted since the caller read it (a socket keeps its thread).
             raise MessageError("not_participant", "Вы не участник этого диалога.")
-        total = row[0]
+        total, created = row[0], _as_aware(row[1])
         # Read under the lock: the thread's newest message before this one.
         # Receivers compare it with the last id they delivered to notice a
         # missed or reordered live event (see consumers.ChatConsumer).
@@ -264,12 +279,29 @@ def _insert_in_order(
         )
         message_id = cursor.fetchone()[0]
         cursor.execute(sql.count_sent, [thread_id, sender_id])
-    return _Saved(message_id=message_id, prev_id=prev_id, total=total)
+    return _Saved(message_id=message_id, prev_id=prev_id, total=total, created=created)
+
+
+def _as_aware(value: datetime | str) -> datetime:
+    """A timestamp as a raw cursor returns it (SQLite: naive UTC text) -> aware UTC datetime."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+# The current time when the statement runs (after it got the row lock), in a
+# form the vendor's datetime column holds. PostgreSQL's now() and
+# CURRENT_TIMESTAMP are the transaction's start, before any wait for the lock.
+# "%%": these statements go through the driver's parameter formatting.
+_DATABASE_NOW = {
+    "postgresql": "clock_timestamp()",
+    "sqlite": "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')",
+}
 
 
 @dataclass(frozen=True)
 class _InsertSQL:
-    lock_and_count: str
+    lock_count_and_time: str
     previous_id: str
     insert: str
     count_sent: str
@@ -289,11 +321,12 @@ def _insert_sql(vendor: str) -> _InsertSQL:
         column(Message, name) for name in ("thread", "sender", "text", "created", "client_id")
     )
     count, sent = column(Thread, "message_count"), column(Membership, "sent_count")
+    last = column(Thread, "last_message")
     # RETURNING: PostgreSQL, and SQLite since 3.35.
     return _InsertSQL(
-        lock_and_count=(
-            f"UPDATE {threads} SET {column(Thread, 'last_message')} = %s, "
-            f"{count} = {count} + 1 WHERE {column(Thread, 'id')} = %s RETURNING {count}"
+        lock_count_and_time=(
+            f"UPDATE {threads} SET {last} = {_DATABASE_NOW[vendor]}, "
+            f"{count} = {count} + 1 WHERE {column(Thread, 'id')} = %s RETURNING {count}, {last}"
         ),
         previous_id=(
             f"SELECT MAX({column(Message, 'id')}) FROM {messages} "

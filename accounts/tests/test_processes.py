@@ -16,8 +16,9 @@ from django.conf import global_settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 
+from deploy.processes import free_port
 from privatemessages.tests.realtime_fixtures import needs_real_services
-from privatemessages.tests.servers import ServerProcess, database_url, free_port, server_env
+from privatemessages.tests.servers import ServerProcess, database_url, server_env
 
 pytestmark = [
     pytest.mark.servers,

@@ -3,10 +3,10 @@ The generator dialog engine for Alice skills, independent of any web framework.
 
 It must never import Django: scripts, tests and other adapters use it on its own. The Redis
 backend is in ``alice.engine.redis_store`` (imported only by whoever uses it); the HTTP side,
-shared by every adapter, in ``alice.engine.webhook`` and ``alice.engine.wsgi``.
+shared by every adapter, in ``alice.engine.webhook`` and ``alice.engine.router``.
 """
 
-from .durable import DurableSessionStore, RecordingMemoryStore
+from .durable import DurableSessionStore
 from .protocol import ProtocolError, build_response, validate_request
 from .replay import ReplayDivergence, recorded
 from .request import Request, request
@@ -26,7 +26,6 @@ __all__ = [
     "DurableSessionStore",
     "MemorySessionStore",
     "ProtocolError",
-    "RecordingMemoryStore",
     "ReplayDivergence",
     "Request",
     "Session",

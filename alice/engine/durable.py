@@ -26,20 +26,24 @@ _write_if_current for the fast path.
 import json
 import os
 import random
-import threading
 import time
 from abc import abstractmethod
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import replace
 from typing import Any
 
-from .storage import MemorySessionStore, Session, SessionMoved, SessionStore, Turn
+from .storage import (
+    MemorySessionStore,
+    Session,
+    SessionMoved,
+    SessionStore,
+    Turn,
+    settings_options,
+)
 
 __all__ = [
     "DEFAULT_MAX_SESSION_BYTES",
     "DurableSessionStore",
-    "RecordingMemoryStore",
     "decode_turn",
     "encode_turn",
 ]
@@ -143,6 +147,14 @@ class DurableSessionStore(SessionStore):
         )
         # Session id -> the backend's handle, while a request of this process holds the lock.
         self._held: dict[str, Handle] = {}
+
+    @classmethod
+    def options_from_settings(cls, settings: Any) -> dict[str, Any]:
+        """Return the common options and the record's cap, ALICE_MAX_SESSION_BYTES."""
+        return {
+            **settings_options(settings),
+            "max_session_bytes": settings.ALICE_MAX_SESSION_BYTES,
+        }
 
     def lock(
         self, session_id: str, timeout: float | None = None
@@ -314,56 +326,3 @@ class _DurableHeld:
                 # Over, or not saved: a generator that ran ahead of the record is useless.
                 store._live.delete(self._session_id)
             self._local.__exit__(None, None, None)
-
-
-class RecordingMemoryStore(DurableSessionStore):
-    """
-    Record the turns in this process's memory, as a durable store does in its backend.
-
-    For tests: ``RecordingMemoryStore(max_sessions=0)`` keeps no generator, so every request
-    replays its dialog, which shows whether a script replays to the same state. Nothing
-    expires: use it for tests and tools, not to serve.
-    """
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self._records: dict[str, tuple[Session, list[str]]] = {}
-        self._guard = threading.Lock()
-
-    def _acquire(self, session_id: str, timeout: float | None) -> Handle:
-        # One process: the local lock already serialises the session.
-        return Handle(self._read(session_id))
-
-    def _write(self, handle: Handle, session: Session, record: str | None) -> None:
-        stored = replace(session, generator=None)  # a record, as a backend keeps it
-        with self._guard:
-            _, turns = self._records.get(session.session_id, (None, []))
-            if session.turns == 1 or session.over:
-                turns = []
-            if record is not None:
-                turns = [*turns, record]
-            self._records[session.session_id] = (stored, turns)
-
-    def _finish(self, handle: Handle, failed: bool) -> None:
-        pass
-
-    def _read(self, session_id: str) -> Session | None:
-        with self._guard:
-            record = self._records.get(session_id)
-        if record is None:
-            return None
-        # A copy: the caller changes it, as it would a session read from a backend.
-        return replace(record[0])
-
-    def history(self, session_id: str) -> list[Turn]:
-        with self._guard:
-            _, turns = self._records.get(session_id, (None, []))
-        return [decode_turn(text) for text in turns]
-
-    def _forget(self, session_id: str) -> None:
-        with self._guard:
-            self._records.pop(session_id, None)
-
-    def __len__(self) -> int:
-        """Return how many sessions are recorded."""
-        return len(self._records)

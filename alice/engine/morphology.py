@@ -17,7 +17,7 @@ def _get_analyzer() -> Any:
     """Return the one MorphAnalyzer of the process, building it on first use."""
     global _analyzer
     if _analyzer is None:
-        # Building it loads the dictionaries (tens of milliseconds): do it once, lazily,
+        # Building it loads the dictionaries: once, on first use or at app start (warm_up),
         # so importing the engine stays cheap and threads do not race to build two.
         with _analyzer_lock:
             if _analyzer is None:
@@ -34,5 +34,11 @@ def lemma(word: str) -> str:
 
 
 def warm_up() -> None:
-    """Build the analyzer now, e.g. before a server forks its workers."""
+    """Load the dictionaries now (app start, before a server forks its workers), so that the
+    first user of a fresh process does not wait for them."""
     lemma("кошечек")
+
+
+def is_loaded() -> bool:
+    """Return whether the dictionaries are loaded in this process."""
+    return _analyzer is not None

@@ -28,6 +28,7 @@ import hashlib
 import json
 import math
 import time
+from functools import cache
 from typing import Any, NoReturn
 
 import redis
@@ -172,6 +173,12 @@ _commit_if_current = _Script(_COMMIT_IF_CURRENT)
 _release = _Script(_RELEASE)
 
 
+@cache
+def _client(url: str) -> redis.Redis:
+    """Return the client of *url* that the stores built from settings share."""
+    return redis.Redis.from_url(url)
+
+
 class _RedisHandle(Handle):
     __slots__ = ("connection", "keys", "token", "written")
 
@@ -217,6 +224,17 @@ class RedisSessionStore(DurableSessionStore):
         self.lock_ttl = lock_ttl
         # Connections between requests, most recently used last (list operations are atomic).
         self._idle: list[Connection] = []
+
+    @classmethod
+    def options_from_settings(cls, settings: Any) -> dict[str, Any]:
+        """Return the common options, a client of REDIS_URL and the site's REDIS_KEY_PREFIX."""
+        if not settings.REDIS_URL:
+            raise ValueError("RedisSessionStore needs REDIS_URL")
+        return {
+            **super().options_from_settings(settings),
+            "client": _client(settings.REDIS_URL),
+            "key_prefix": settings.REDIS_KEY_PREFIX,
+        }
 
     def keys(self, session_id: str) -> tuple[str, str, str]:
         """Return the session's lock, meta and turns keys."""

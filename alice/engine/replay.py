@@ -15,9 +15,10 @@ import json
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
-from .request import Request, activate, current_request, deactivate
+from .request import Request
 from .response import fit_response
 from .storage import Turn
+from .turn import TurnContext, activate_turn, current_turn, deactivate_turn
 
 __all__ = [
     "ReplayDivergence",
@@ -62,19 +63,19 @@ def recorded(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     no effects. The value is stored with the turn as JSON, and comes back as JSON gives it
     (a tuple as a list) on the live run as well; anything JSON cannot hold is a TypeError.
     """
-    current = current_request()
-    if current is None:
+    turn = current_turn()
+    if turn is None:
         raise RuntimeError("recorded() is only available while a script handles a request")
-    if current._replayed is not None:
-        value = next(current._replayed, _MISSING)
+    if turn.replayed is not None:
+        value = next(turn.replayed, _MISSING)
         if value is _MISSING:
-            current._diverged = "the script asked for more recorded() values than the first time"
-            raise ReplayDivergence(current._turn, current._diverged)
+            turn.diverged = "the script asked for more recorded() values than the first time"
+            raise ReplayDivergence(turn.number, turn.diverged)
         return value  # type: ignore[return-value]
-    if current._before_recording is not None:
+    if turn.confirm is not None:
         # The turn may be running on a generator that another process has since moved past:
         # confirm it (which may end the turn) before reaching outside, which is not undone.
-        confirm, current._before_recording = current._before_recording, None
+        confirm, turn.confirm = turn.confirm, None
         confirm()
     value = function(*args, **kwargs)
     try:
@@ -85,7 +86,7 @@ def recorded(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
             "stored as JSON; return a str, number, bool, None, list or dict"
         ) from exc
     value = json.loads(text)
-    current._values.append(value)
+    turn.values.append(value)
     return value
 
 
@@ -133,10 +134,10 @@ def replay(
     """
     generator = start()
     for number, turn in enumerate(turns, 1):
-        current = replayed_request(turn.request, answering)
-        current._turn = number
-        current._replayed = iter(turn.values)
-        token = activate(current)
+        context = TurnContext(
+            replayed_request(turn.request, answering), number, replayed=iter(turn.values)
+        )
+        token = activate_turn(context)
         try:
             content = next(generator)
         except StopIteration:
@@ -146,10 +147,10 @@ def replay(
                 raise
             raise ReplayDivergence(number, f"the script raised {exc!r}") from exc
         finally:
-            deactivate(token)
-        if current._diverged is not None:  # recorded() raised, and the script caught it
-            raise ReplayDivergence(number, current._diverged)
-        if next(current._replayed, _MISSING) is not _MISSING:
+            deactivate_turn(token)
+        if context.diverged is not None:  # recorded() raised, and the script caught it
+            raise ReplayDivergence(number, context.diverged)
+        if next(context.replayed, _MISSING) is not _MISSING:  # type: ignore[arg-type]
             raise ReplayDivergence(
                 number, "the script asked for fewer recorded() values than the first time"
             )

@@ -1,15 +1,15 @@
 """The request a script sees: a dict of the protocol request with helpers, one per context."""
 
-import hashlib
 import random
 import re
-from collections.abc import Callable, Iterator
-from contextvars import ContextVar, Token
+from collections.abc import Iterator
+from contextvars import Token
 from typing import Any, cast
 
 from .morphology import lemma
+from .turn import TurnContext, activate_turn, current_turn, deactivate_turn, turn_seed
 
-__all__ = ["Request", "request"]
+__all__ = ["Request", "request", "turn_seed"]
 
 _WORD = re.compile(r"[\w-]+")
 
@@ -34,19 +34,8 @@ class Request(dict):
         self._command: str = command.rstrip(".")
         self._words: list[str] | None = None
         self._lemmas: list[str] | None = None
-        # The turn this request is in its dialog (1 for the one that started the script), set
-        # by the skill before the script sees it; it seeds `random`.
-        self._turn = 0
+        # request.random outside a dialog's turn (turn 0).
         self._random: random.Random | None = None
-        # Outside values recorded() returned on the live run, kept with the turn...
-        self._values: list[Any] = []
-        # ...and, on a replay, the ones recorded the first time, handed back in order.
-        self._replayed: Iterator[Any] | None = None
-        # Why a replay cannot go on (set by recorded(), which a script may catch).
-        self._diverged: str | None = None
-        # Called once before the turn's first recorded() call: a durable store that ran the
-        # turn on its generator without a lock takes the lock there (see durable.py).
-        self._before_recording: Callable[[], None] | None = None
 
     @property
     def command(self) -> str:
@@ -142,33 +131,29 @@ class Request(dict):
         A replay of the turn draws the same numbers, so a choice made with it needs no
         recording (say() picks its variants with it).
         """
+        current = current_turn()
+        if current is not None and current.request is self:
+            return current.random
         if self._random is None:
-            self._random = random.Random(turn_seed(self.session_id, self._turn))
+            self._random = random.Random(turn_seed(self.session_id, 0))
         return self._random
-
-
-def turn_seed(session_id: str, turn: int) -> int:
-    """Return the seed of a turn: the same in every process (hash() is salted per process)."""
-    digest = hashlib.blake2b(f"{session_id}\0{turn}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
-
-
-_current: ContextVar[Request] = ContextVar("alice_request")
 
 
 def current_request() -> Request | None:
     """Return the request of this context, or None outside a running script."""
-    return _current.get(None)
+    current = current_turn()
+    return None if current is None else current.request
 
 
-def activate(current: Request) -> Token[Request]:
-    """Make *current* the request of this context; pass the token to deactivate()."""
-    return _current.set(current)
+def activate(current: Request) -> Token[TurnContext]:
+    """Make *current* the request of this context, in a turn of its own (tests, tools);
+    pass the token to deactivate()."""
+    return activate_turn(TurnContext(current))
 
 
-def deactivate(token: Token[Request]) -> None:
+def deactivate(token: Token[TurnContext]) -> None:
     """Restore the request that was current before activate()."""
-    _current.reset(token)
+    deactivate_turn(token)
 
 
 class _RequestProxy:
@@ -177,12 +162,10 @@ class _RequestProxy:
     __slots__ = ()
 
     def _get(self) -> Request:
-        try:
-            return _current.get()
-        except LookupError:
-            raise RuntimeError(
-                "alice.request is only available while a script handles a request"
-            ) from None
+        current = current_turn()
+        if current is not None:
+            return current.request
+        raise RuntimeError("alice.request is only available while a script handles a request")
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._get(), name)
@@ -205,10 +188,10 @@ class _RequestProxy:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        try:
-            return f"<request {dict.__repr__(_current.get())}>"
-        except LookupError:
+        current = current_request()
+        if current is None:
             return "<request: none active>"
+        return f"<request {dict.__repr__(current)}>"
 
 
 # Typed as Request so that editors complete its helpers.

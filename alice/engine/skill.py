@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from .protocol import build_response, validate_request
 from .replay import ReplayDivergence, recordable, replay, response_digest
-from .request import Request, activate, deactivate
+from .request import Request
 from .response import fit_response
 from .storage import (
     Session,
@@ -21,6 +21,7 @@ from .storage import (
     Turn,
     default_store,
 )
+from .turn import TurnContext, activate_turn, deactivate_turn
 
 __all__ = ["Skill"]
 
@@ -117,17 +118,17 @@ class Skill:
                 {"text": self.ping_text, "end_session": False}, current["version"]
             )
         store = self.store
-        if store.records_turns:
-            current._before_recording = partial(store.confirm, current.session_id)
+        confirm = partial(store.confirm, current.session_id) if store.records_turns else None
         try:
             with store.lock(current.session_id, self.lock_timeout) as session:
                 try:
-                    return self._answer(store, session, current)
+                    return self._answer(store, session, current, confirm)
                 except SessionMoved as moved:
                     # This process's generator was behind: another process served the
-                    # dialog since. The store holds the lock now; answer from its record,
-                    # with a fresh request (the stale run's recorded values are void).
-                    return self._answer(store, moved.stored, Request(current))
+                    # dialog since. The store holds the lock now, so nothing to confirm:
+                    # answer from its record, in a fresh turn (the stale run's recorded
+                    # values are void).
+                    return self._answer(store, moved.stored, current, None)
         except SessionBusy as exc:
             logger.warning(
                 "Skill %s: session %s is busy (%s); asked to wait.",
@@ -147,9 +148,14 @@ class Skill:
             )
 
     def _answer(
-        self, store: SessionStore, session: Session | None, current: Request
+        self,
+        store: SessionStore,
+        session: Session | None,
+        current: Request,
+        confirm: Callable[[], None] | None,
     ) -> dict[str, Any]:
-        """Answer *current* while holding its session's lock."""
+        """Answer *current* while holding its session's lock; *confirm* is the turn's
+        (TurnContext.confirm)."""
         if (
             session is not None
             and not current.is_new_session
@@ -181,11 +187,11 @@ class Skill:
                 content = {"text": self.lost_text, "end_session": True}
         turn = None
         if content is None:
-            current._turn = session.turns + 1
-            content = self._advance(session, current)
+            context = TurnContext(current, session.turns + 1, confirm=confirm)
+            content = self._advance(session, context)
             session.turns += 1
             if store.records_turns and not content["end_session"]:
-                turn = Turn(recordable(current), current._values, response_digest(content))
+                turn = Turn(recordable(current), context.values, response_digest(content))
         response = build_response(content, current["version"])
         session.message_id = current.message_id
         session.response = response
@@ -222,10 +228,10 @@ class Skill:
             raise RuntimeError(f"{self!r} has no script: decorate one with @skill.script")
         return self._script()
 
-    def _advance(self, session: Session, current: Request) -> dict[str, Any]:
-        """Run the script up to its next yield and return the response content it gives."""
+    def _advance(self, session: Session, turn: TurnContext) -> dict[str, Any]:
+        """Run the script up to its next yield, in *turn*; return the content it gives."""
         assert session.generator is not None
-        token = activate(current)
+        token = activate_turn(turn)
         try:
             content = next(session.generator)
         except StopIteration:
@@ -244,7 +250,7 @@ class Skill:
             )
             content = {"text": self.apology_text, "end_session": True}
         finally:
-            deactivate(token)
+            deactivate_turn(token)
         if not isinstance(content, dict):
             logger.error(
                 "Skill %s: the script yielded %r, not say(...), in session %s; the "

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Generator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 __all__ = [
     "MemorySessionStore",
@@ -26,6 +26,7 @@ __all__ = [
     "Turn",
     "default_store",
     "set_default_store",
+    "settings_options",
 ]
 
 
@@ -89,10 +90,21 @@ class Turn:
     digest: str
 
 
+def settings_options(settings: Any) -> dict[str, Any]:
+    """Return the options every store takes from *settings* (the ALICE_* names)."""
+    return {
+        "idle_timeout": settings.ALICE_SESSION_IDLE_TIMEOUT,
+        "max_sessions": settings.ALICE_MAX_SESSIONS,
+        "max_turns": settings.ALICE_MAX_TURNS,
+    }
+
+
 class SessionStore(ABC):
     """
     Keep the sessions of one skill.
 
+    A store is built from the site's settings by from_settings(), as Django builds its cache
+    and session backends: each store reads its own options, in options_from_settings().
     The skill calls, for each request: ``with lock(...) as session`` around everything, then
     save() after the script answered. A store that records turns (``records_turns``) is also
     asked for history() when it returns a live session without a generator. Implementations
@@ -106,6 +118,19 @@ class SessionStore(ABC):
     # Bytes of recorded turns a dialog may reach, likewise (None: no cap; only a store that
     # records turns counts them).
     max_session_bytes: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Any, *, namespace: str, **options: Any) -> Self:
+        """
+        Return the store of the skill called *namespace*, configured by *settings* (Django's,
+        or any object with the same attributes); *options* override what they give.
+        """
+        return cls(**{**cls.options_from_settings(settings), "namespace": namespace, **options})
+
+    @classmethod
+    def options_from_settings(cls, settings: Any) -> dict[str, Any]:
+        """Return the constructor options this store reads from *settings*."""
+        return settings_options(settings)
 
     @abstractmethod
     def lock(
@@ -149,6 +174,14 @@ class SessionStore(ABC):
     @abstractmethod
     def delete(self, session_id: str) -> None:
         """Forget the session, if it is known."""
+
+    def clear_expired(self) -> int:
+        """
+        Delete the sessions idle past their expiry, of every skill the backend keeps; return
+        how many. ``manage.py alice_clearsessions`` calls it, from cron. A no-op (0) where
+        the backend expires sessions by itself (Redis's TTL, a process's memory).
+        """
+        return 0
 
 
 class _KeyedLock:

@@ -2,7 +2,7 @@
 The webhook over HTTP, free of any web framework: one function from a request to an answer.
 
 Every way this project serves a skill goes through answer_webhook(): the Django view
-(alice/views.py, e.g. under ``runserver``) and the WSGI router (alice/engine/wsgi.py, which
+(alice/views.py, e.g. under ``runserver``) and the WSGI router (alice/engine/router.py, which
 answers the webhooks in front of Django under WSGI). So both give the same statuses, the
 same error bodies and the same bytes.
 """

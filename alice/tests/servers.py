@@ -1,17 +1,15 @@
 """Real server processes for the tests: the deployed server on free ports, always stopped."""
 
-import contextlib
 import http.client
 import json
-import os
-import signal
-import socket
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 from deploy.alice.cluster import DEFAULT_THREADS, server_command
+from deploy.processes import Started, free_port
+
+__all__ = ["PING", "Server", "free_port"]
 
 from .conftest import REPO_ROOT
 
@@ -27,40 +25,29 @@ PING = {
 }
 
 
-def free_port() -> int:
-    """Return a TCP port nobody listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 class Server:
     """One webhook process (as deploy/alice/cluster.py runs it) on a free port."""
 
     def __init__(self, env: dict[str, str], log_dir: Path, name: str) -> None:
-        self.env = env
         self.log_path = log_dir / f"{name}.log"
         self.port = free_port()
-        self.process: subprocess.Popen | None = None
+        # The deployed command line (deploy/alice/cluster.py), on a port of the test's own,
+        # in a session of its own: stopping it takes the server's worker too.
+        self.handle = Started(
+            server_command(self.port, threads=DEFAULT_THREADS),
+            port=None,
+            log=self.log_path,
+            env=env,
+            cwd=REPO_ROOT,
+        )
 
     def start(self) -> "Server":
         """Start the server and return once it answers, or raise with its log."""
-        # The deployed command line (deploy/alice/cluster.py), on a port of the test's own.
-        command = server_command(self.port, threads=DEFAULT_THREADS)
-        with self.log_path.open("ab") as log:
-            # A session of its own: stopping it takes the server's worker too.
-            self.process = subprocess.Popen(
-                command,
-                cwd=REPO_ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        process = self.handle.start().process
         deadline = time.monotonic() + START_TIMEOUT
         while True:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited ({self.process.returncode}):\n{self.log()}")
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited ({process.returncode}):\n{self.log()}")
             try:
                 if self.post("/alice/", PING)["response"]["text"] == "pong":
                     return self
@@ -92,25 +79,11 @@ class Server:
 
     def kill(self) -> None:
         """Kill the server at once (SIGKILL), as a crash would."""
-        self._signal(signal.SIGKILL)
+        self.handle.kill()
 
     def stop(self) -> None:
         """Stop the server: SIGTERM, then SIGKILL if it lingers."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self._signal(signal.SIGTERM)
-
-    def _signal(self, signum: int) -> None:
-        process = self.process
-        if process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):  # already gone
-            os.killpg(process.pid, signum)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(STOP_TIMEOUT)
+        self.handle.stop(STOP_TIMEOUT)
 
     def log(self) -> str:
         """Return the end of the server's log."""

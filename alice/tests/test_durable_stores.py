@@ -14,6 +14,7 @@ import pytest
 import redis
 from django.core.management import call_command
 from django.db import connection
+from django.test.utils import override_settings
 
 from alice import recorded, say
 from alice.db_store import DatabaseSessionStore
@@ -275,6 +276,7 @@ def test_a_failing_store_is_answered_with_an_apology(caplog):
 
 
 @pytest.mark.django_db
+@override_settings(ALICE_SESSION_STORE="alice.db_store.DatabaseSessionStore")
 def test_clearsessions_deletes_only_expired_dialogs():
     """manage.py alice_clearsessions deletes expired sessions with their turns."""
     store = DatabaseSessionStore(namespace="clear", idle_timeout=60)
@@ -289,6 +291,39 @@ def test_clearsessions_deletes_only_expired_dialogs():
     assert out.getvalue().strip() == "Deleted 1 expired dialog(s)."
     assert list(DialogSession.objects.values_list("session_id", flat=True)) == ["recent"]
     assert DialogTurn.objects.count() == 2
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "alice.engine.storage.MemorySessionStore",
+        "alice.engine.redis_store.RedisSessionStore",
+        "alice.testing.RecordingMemoryStore",
+    ],
+)
+def test_clearsessions_is_a_no_op_for_stores_that_expire_sessions_themselves(path):
+    """alice_clearsessions runs with any configured store; Redis and memory have nothing to
+    delete (TTLs, eviction), and the database's dialogs are left alone."""
+    with override_settings(ALICE_SESSION_STORE=path, REDIS_URL="redis://127.0.0.1:1/0"):
+        out = io.StringIO()
+        call_command("alice_clearsessions", stdout=out)
+    assert out.getvalue().strip() == "Deleted 0 expired dialog(s)."
+
+
+@pytest.mark.django_db
+def test_the_database_store_clears_expired_dialogs_of_every_skill():
+    """clear_expired() is the store's: it deletes every skill's expired dialogs, and only those."""
+    for namespace in ("one", "two"):
+        skill = skills.counter.using(DatabaseSessionStore(namespace=namespace))
+        for session_id in ("old", "recent"):
+            skill.handle(request_for(session_id, 0, new=True))
+            skill.handle(request_for(session_id, 1, "x"))
+    DialogSession.objects.filter(session_id="old").update(expires="2000-01-01T00:00:00Z")
+    assert DatabaseSessionStore(namespace="").clear_expired() == 2
+    assert sorted(DialogSession.objects.values_list("namespace", "session_id")) == [
+        ("one", "recent"),
+        ("two", "recent"),
+    ]
 
 
 ordered = Skill("alice.tests.ordered")

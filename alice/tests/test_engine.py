@@ -1,4 +1,4 @@
-"""Regression tests of the defects of alice_scripts (REFERENCE §2, items 2-10)."""
+"""Regression tests of the defects of alice_scripts."""
 
 import json
 import logging

@@ -88,7 +88,7 @@ def run_python(code: str) -> subprocess.CompletedProcess[str]:
 def test_engine_does_not_import_django():
     """Importing the engine, its HTTP core and its WSGI router imports no Django."""
     result = run_python(
-        "import alice.engine, alice.engine.webhook, alice.engine.wsgi, sys\n"
+        "import alice.engine, alice.engine.webhook, alice.engine.router, sys\n"
         "assert 'django' not in sys.modules"
     )
     assert result.returncode == 0, result.stderr
@@ -164,3 +164,30 @@ def test_guess_number_example_of_alice_scripts_runs_unchanged(tmp_path, secret):
         asked = int(reply.text.rstrip("?").split()[-1])
         reply = client.say("Ага" if secret > asked else "Нет")
     assert reply.text == f"Думаю, вы загадали число {secret}!"
+
+
+def test_app_start_loads_the_morphology_dictionaries():
+    """After Django starts the alice app, the dictionaries are loaded before any request."""
+    result = run_python(
+        "import os, django\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'myproject.settings')\n"
+        "from alice.engine import morphology\n"
+        "assert not morphology.is_loaded()\n"
+        "django.setup()\n"
+        "assert morphology.is_loaded()\n"
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_building_the_webhook_router_loads_the_morphology_dictionaries():
+    """A framework-free server that builds a WebhookRouter has the dictionaries loaded."""
+    result = run_python(
+        "import sys\n"
+        "from alice.engine import morphology\n"
+        "from alice.engine.router import WebhookRouter\n"
+        "assert not morphology.is_loaded()\n"
+        "WebhookRouter({}, lambda environ, start_response: [])\n"
+        "assert morphology.is_loaded()\n"
+        "assert 'django' not in sys.modules\n"
+    )
+    assert result.returncode == 0, result.stderr

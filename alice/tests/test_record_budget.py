@@ -7,12 +7,12 @@ from django.test.utils import override_settings
 
 from alice import Skill, request, say
 from alice.apps import store_from_settings
-from alice.engine import RecordingMemoryStore, Turn
+from alice.engine import Turn
 from alice.engine.durable import DEFAULT_MAX_SESSION_BYTES, encode_turn
 from alice.engine.redis_store import RedisSessionStore
 from alice.models import DialogTurn
 from alice.scripts import acquaintance
-from alice.testing import DialogClient
+from alice.testing import DialogClient, RecordingMemoryStore
 from alice.tests import skills
 
 from .test_engine import request_for, text_of

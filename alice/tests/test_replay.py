@@ -12,10 +12,10 @@ import uuid
 import pytest
 
 from alice import Skill, recorded, request, say, suggest
-from alice.engine import MemorySessionStore, RecordingMemoryStore
+from alice.engine import MemorySessionStore
 from alice.engine.request import Request, turn_seed
 from alice.scripts import acquaintance, guess_number, pet_gift
-from alice.testing import DialogClient
+from alice.testing import DialogClient, RecordingMemoryStore
 from alice.tests import skills
 
 from .conftest import REPO_ROOT

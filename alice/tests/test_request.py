@@ -174,3 +174,23 @@ async def test_each_asyncio_task_sees_its_own_request():
     assert await asyncio.gather(*(handle(f"c{i}") for i in range(10))) == [
         f"c{i}" for i in range(10)
     ]
+
+
+def test_a_turn_context_carries_the_bookkeeping_and_request_stays_the_users():
+    """The script sees the turn's request; recorded() reads the replayed values from the
+    TurnContext, and the request carries none of them."""
+    from alice import recorded
+    from alice.engine.turn import TurnContext, activate_turn, deactivate_turn
+
+    current = Request({"request": {"command": "да"}, "session": {"session_id": "s"}})
+    turn = TurnContext(current, 3, replayed=iter([42]))
+    token = activate_turn(turn)
+    try:
+        assert request.command == "да"
+        assert recorded(lambda: 0) == 42
+        assert request.random.random() == TurnContext(current, 3).random.random()
+    finally:
+        deactivate_turn(token)
+    assert turn.replaying
+    assert turn.values == []
+    assert not any(hasattr(current, name) for name in ("_turn", "_values", "_replayed"))

@@ -2,20 +2,26 @@
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import threading
 import uuid
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.test import AsyncClient, Client
 from django.test.utils import override_settings
+from django.utils.module_loading import import_string
 
 from alice.apps import store_from_settings
 from alice.db_store import DatabaseSessionStore
 from alice.engine import MemorySessionStore, Skill
 from alice.engine.redis_store import RedisSessionStore
 from alice.engine.storage import set_default_store
-from myproject.redis import get_redis
+
+from .conftest import REPO_ROOT
 
 pytestmark = pytest.mark.urls("alice.tests.urls")
 
@@ -190,20 +196,72 @@ def test_session_store_comes_from_settings():
     assert isinstance(store_from_settings(namespace="x"), MemorySessionStore)
 
 
+def settings_default_store(redis_url: str) -> str:
+    """Return the ALICE_SESSION_STORE that myproject/settings.py gives, unset, with *redis_url*."""
+    env = {key: value for key, value in os.environ.items() if key != "ALICE_SESSION_STORE"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import myproject.settings as s; print(s.ALICE_SESSION_STORE)"],
+        cwd=REPO_ROOT,
+        env={**env, "REDIS_URL": redis_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
 def test_default_store_is_redis_with_redis_url_else_the_database():
     """Without ALICE_SESSION_STORE, dialogs go to Redis when REDIS_URL is set, else to the DB."""
-    with override_settings(ALICE_SESSION_STORE="", REDIS_URL=""):
+    default = settings_default_store("")
+    with override_settings(ALICE_SESSION_STORE=default, REDIS_URL=""):
         store = store_from_settings(namespace="alice.tests.default")
         assert isinstance(store, DatabaseSessionStore)
         assert (store.namespace, store.max_turns) == ("alice.tests.default", 200)
-    with override_settings(ALICE_SESSION_STORE="", REDIS_URL="redis://127.0.0.1:1/0"):
-        get_redis.cache_clear()
-        try:
-            store = store_from_settings(namespace="alice.tests.default")
-        finally:
-            get_redis.cache_clear()
+    url = "redis://127.0.0.1:1/0"
+    with override_settings(ALICE_SESSION_STORE=settings_default_store(url), REDIS_URL=url):
+        store = store_from_settings(namespace="alice.tests.default")
         assert isinstance(store, RedisSessionStore)
         assert (
             store.keys("s")[1]
             == f"{settings.REDIS_KEY_PREFIX}alice:alice.tests.default:{{s}}:meta"
         )
+
+
+def test_the_redis_store_without_redis_url_is_a_configuration_error():
+    """ALICE_SESSION_STORE naming the Redis store with no REDIS_URL fails when it is built."""
+    with (
+        override_settings(
+            ALICE_SESSION_STORE="alice.engine.redis_store.RedisSessionStore", REDIS_URL=""
+        ),
+        pytest.raises(ImproperlyConfigured, match="REDIS_URL"),
+    ):
+        store_from_settings(namespace="x")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "alice.engine.storage.MemorySessionStore",
+        "alice.engine.redis_store.RedisSessionStore",
+        "alice.db_store.DatabaseSessionStore",
+        "alice.testing.RecordingMemoryStore",
+    ],
+)
+@override_settings(
+    REDIS_URL="redis://127.0.0.1:1/0",
+    ALICE_SESSION_IDLE_TIMEOUT=5,
+    ALICE_MAX_SESSIONS=7,
+    ALICE_MAX_TURNS=9,
+)
+def test_every_store_builds_itself_from_the_settings(path):
+    """Each store's from_settings() reads the common ALICE_* options; keyword options win."""
+    backend = import_string(path)
+    store = backend.from_settings(settings, namespace="n")
+    assert (store.namespace, store.idle_timeout, store.max_sessions, store.max_turns) == (
+        "n",
+        5,
+        7,
+        9,
+    )
+    assert backend.from_settings(settings, namespace="n", max_turns=3).max_turns == 3

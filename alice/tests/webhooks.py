@@ -11,7 +11,7 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from django.test import Client
 
-from alice.wsgi import with_alice_webhooks
+from alice.wsgi_mount import with_alice_webhooks
 
 HOST = "127.0.0.1"
 

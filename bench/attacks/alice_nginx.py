@@ -37,6 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from deploy.processes import free_port, free_ports, signal_group, spawn, stop_group  # noqa: E402
+
 HOST = "127.0.0.1"
 MAX_REQUESTS = 5000
 MAX_ROUNDS = 10
@@ -80,23 +84,9 @@ class Burst:
         )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 def free_port_pair() -> int:
     """Return a port p such that p and p + 1 are free now (the cluster numbers its processes)."""
-    for _ in range(100):
-        port = free_port()
-        with socket.socket() as sock:
-            try:
-                sock.bind((HOST, port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no two consecutive free ports")
+    return free_ports(2)[0]
 
 
 def request_bytes(port: int) -> bytes:
@@ -210,15 +200,8 @@ class RecipeCluster:
             *("--processes", "2", "--base-port", str(self.base), "--port", str(self.port)),
             *("--run-dir", str(self.workdir / "run")),
         ]
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                command,
-                cwd=self.tree,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.log_path.unlink(missing_ok=True)
+        self.process = spawn(command, env=env, log=self.log_path, cwd=self.tree)
         deadline = time.monotonic() + START_TIMEOUT
         while not all(ping(port) for port in (self.base, self.base + 1, self.port)):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -229,16 +212,10 @@ class RecipeCluster:
     def stop(self) -> None:
         if self.process is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)  # the runner stops what it started
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
+        stop_group(self.process, 20)  # the runner stops what it started
         for pid in re.findall(r"pid (\d+)", self.log()):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(int(pid), signal.SIGKILL)
+            with contextlib.suppress(PermissionError):
+                signal_group(int(pid), signal.SIGKILL)
 
     def log(self) -> str:
         try:

@@ -32,8 +32,6 @@ import json
 import os
 import re
 import secrets
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,13 +43,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from deploy.cluster import server_command  # noqa: E402
+from bench.attacks.services import (  # noqa: E402
+    HOST,
+    admin_url,
+    delete_redis_keys,
+    drop_database,
+    start_server,
+    stop_server,
+)
+from deploy.processes import free_port  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/bench_login_flood"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 SECRET_KEY = "bench-only-secret-key-not-for-any-real-site-login-flood-0123456789"
-HOST = "127.0.0.1"
 OWNER_SOURCE = "127.0.0.2"
 ATTACKED = "anna"
 NORMAL = "boris"
@@ -103,12 +108,8 @@ def recreate_database(env: dict[str, str], tree: Path) -> None:
     """Drop and create the run's database, migrate it with *tree*'s code, add the users."""
     import psycopg
 
-    url = urllib.parse.urlsplit(env["DATABASE_URL"])
-    if url.hostname not in {"127.0.0.1", "localhost", "::1"}:
-        raise SystemExit("the bench runs on loopback only: point the database URL at it")
-    name = url.path.lstrip("/")
-    admin_url = urllib.parse.urlunsplit(url._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    maintenance, name = admin_url(env["DATABASE_URL"])
+    with psycopg.connect(maintenance, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     manage = [sys.executable, "manage.py"]
@@ -120,65 +121,6 @@ def recreate_database(env: dict[str, str], tree: Path) -> None:
         f"    User.objects.create_user(username=name, password={PASSWORD!r})\n"
     )
     subprocess.run([*manage, "shell", "-c", script], cwd=tree, env=env, check=True)
-
-
-def drop_database(env: dict[str, str]) -> None:
-    import psycopg
-
-    url = urllib.parse.urlsplit(env["DATABASE_URL"])
-    admin_url = urllib.parse.urlunsplit(url._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{url.path.lstrip("/")}" WITH (FORCE)')
-
-
-def delete_redis_keys(env: dict[str, str]) -> None:
-    import redis
-
-    client = redis.Redis.from_url(env["REDIS_URL"])
-    try:
-        for key in client.scan_iter(match=f"{env['REDIS_KEY_PREFIX']}*", count=1000):
-            client.delete(key)
-    finally:
-        client.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def start_server(env: dict[str, str], tree: Path, port: int, log: Path) -> subprocess.Popen:
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            server_command(HOST, port),
-            cwd=tree,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the server exited; see {log}")
-        with socket.socket() as sock:
-            sock.settimeout(0.5)
-            if sock.connect_ex((HOST, port)) == 0:
-                return process
-        time.sleep(0.1)
-    stop_server(process)
-    raise SystemExit(f"the server did not start; see {log}")
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 # --- a small HTTP/1.1 client ------------------------------------------------------

@@ -295,7 +295,7 @@ def marginal_cpu(steps: list[dict]) -> float | None:
 def group_command(group: ServerGroup) -> list[str]:
     from .servers import command
 
-    return command(group.kind, group.base_port, group.server)
+    return command(group.kind, group.ports[0], group.server)
 
 
 def _one_line(row: dict) -> str:

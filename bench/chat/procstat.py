@@ -78,6 +78,21 @@ def total_cpu(pids: list[int]) -> float:
     return sum(cpu_seconds(pid) for pid in pids)
 
 
+def descendants(pid: int) -> list[int]:
+    """Return the pids of *pid*'s children, grandchildren and so on."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(child) for child in f.read().split()]
+    except OSError:
+        return []
+    return [found for child in children for found in (child, *descendants(child))]
+
+
+def tree_cpu(pid: int) -> float:
+    """Return the CPU seconds of *pid* and its descendants (a server and its workers)."""
+    return total_cpu([pid, *descendants(pid)])
+
+
 class CpuMeter:
     """CPU seconds used by a set of processes since the meter was (re)started."""
 

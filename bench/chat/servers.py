@@ -11,13 +11,13 @@ Three kinds, each on P consecutive loopback ports:
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from deploy.processes import Started, free_ports, signal_group, stop_group, tail
 
 from . import procstat
 from .env import PEER_SETTINGS, PYTHON, RESULTS, ROOT
@@ -35,25 +35,6 @@ def ours_available() -> bool:
     return consumers.exists() and "as_asgi" in routing.read_text()
 
 
-def free_port_block(count: int, start: int) -> int:
-    """Return the first of *count* consecutive free loopback ports from *start* up."""
-    port = start
-    while port < 65000:
-        if all(_port_free(port + i) for i in range(count)):
-            return port
-        port += count + 1
-    raise RuntimeError("no free port block")
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def command(kind: str, port: int, server: str) -> list[str]:
     if kind == "ceiling":
         return [PYTHON, "-m", "bench.chat.ceiling", "--port", str(port)]
@@ -61,19 +42,8 @@ def command(kind: str, port: int, server: str) -> list[str]:
         from deploy.cluster import server_command
 
         return server_command("127.0.0.1", port)
+    # ours under daphne (--server daphne), to compare; the peer always.
     app = "myproject.asgi:application" if kind == "ours" else "bench.chat.peer.asgi:application"
-    if server == "uvicorn":
-        return [
-            str(BIN / "uvicorn"),
-            app,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ]
     return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "-v", "0", app]
 
 
@@ -85,9 +55,8 @@ class ServerGroup:
     procs: int
     env: dict[str, str]
     server: str = DEPLOYED_SERVER
-    base_port: int = 0
-    processes: list[subprocess.Popen] = field(default_factory=list)
-    logs: list[Path] = field(default_factory=list)
+    ports: list[int] = field(default_factory=list)
+    started: list[Started] = field(default_factory=list)
 
     def __enter__(self) -> "ServerGroup":
         self.start()
@@ -97,16 +66,12 @@ class ServerGroup:
         self.stop()
 
     @property
-    def ports(self) -> list[int]:
-        return [self.base_port + i for i in range(self.procs)]
-
-    @property
     def pids(self) -> list[int]:
-        return [p.pid for p in self.processes]
+        return [p.pid for p in self.started]
 
     def start(self, timeout: float = 60.0) -> None:
         start = {"ours": 18100, "peer": 18200, "ceiling": 18300}[self.kind]
-        self.base_port = free_port_block(self.procs, start)
+        self.ports = free_ports(self.procs, start)
         env = dict(self.env)
         if self.kind == "peer":
             env["DJANGO_SETTINGS_MODULE"] = PEER_SETTINGS
@@ -114,54 +79,26 @@ class ServerGroup:
         try:
             for port in self.ports:
                 log = RESULTS / "logs" / f"{self.kind}-{port}.log"
-                self.logs.append(log)
-                with open(log, "wb") as out:
-                    self.processes.append(
-                        subprocess.Popen(
-                            command(self.kind, port, self.server),
-                            cwd=ROOT,
-                            env=env,
-                            stdout=out,
-                            stderr=subprocess.STDOUT,
-                            start_new_session=True,
-                        )
-                    )
-            deadline = time.monotonic() + timeout
-            for proc, port in zip(self.processes, self.ports, strict=True):
-                self._wait_listening(proc, port, deadline)
+                log.unlink(missing_ok=True)
+                argv = command(self.kind, port, self.server)
+                process = Started(argv, port=port, log=log, env=env)
+                self.started.append(process.start(ports=[]))  # waited for below
+            for process in self.started:
+                process.wait_for_port(process.port, timeout)
         except BaseException:
             self.stop()
             raise
 
-    def _wait_listening(self, proc: subprocess.Popen, port: int, deadline: float) -> None:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(
-                    f"{self.kind} server on port {port} exited ({proc.returncode}); "
-                    f"see {self.logs[self.ports.index(port)]}"
-                )
-            with socket.socket() as s:
-                s.settimeout(0.5)
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    return
-            time.sleep(0.1)
-        raise TimeoutError(f"{self.kind} server on port {port} did not start")
-
     def alive(self) -> bool:
-        return all(p.poll() is None for p in self.processes)
+        return all(p.running() for p in self.started)
 
     def stop(self) -> None:
-        for proc in self.processes:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for proc in self.processes:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-        self.processes.clear()
+        for p in self.started:  # all at once, then wait for each
+            if p.running():
+                signal_group(p.pid, signal.SIGTERM)
+        for p in self.started:
+            stop_group(p.process, 10, signum=None)
+        self.started.clear()
 
     def cpu_seconds(self) -> float:
         return procstat.total_cpu(self.pids)
@@ -174,15 +111,7 @@ class ServerGroup:
         return sum(procstat.rss_bytes(pid) for pid in self.pids)
 
     def log_tail(self, lines: int = 20) -> str:
-        out = []
-        for log in self.logs:
-            try:
-                text = log.read_text(errors="replace").splitlines()[-lines:]
-            except OSError:
-                continue
-            if text:
-                out.append(f"--- {log.name}\n" + "\n".join(text))
-        return "\n".join(out)
+        return "\n".join(f"--- {p.log.name}\n{tail(p.log, lines)}" for p in self.started)
 
 
 class Profiler:

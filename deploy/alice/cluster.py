@@ -6,7 +6,7 @@ Serve the Alice webhook as N granian processes behind nginx's plain round robin.
 
 serves http://127.0.0.1:8180/alice/ with ``granian --interface wsgi myproject.wsgi:application
 --workers 1 --blocking-threads 4`` on ports 8101-8103 (granian: a WSGI server whose HTTP side
-is Rust, 2-4x gunicorn's requests per CPU second for the webhook: bench/README.md). No
+is Rust, several times cheaper per request than gunicorn for the webhook: bench/README.md). No
 process owns a dialog: nginx sends each request to the next process, which continues the
 dialog from the session store (Redis when REDIS_URL is set, else the database: PostgreSQL
 for processes on several machines, SQLite on one). A process that exits is started again;
@@ -38,8 +38,8 @@ from deploy.supervisor import (  # noqa: E402
 
 TEMPLATE = Path(__file__).resolve().parent / "nginx.conf.template"
 MEMORY_STORE = "alice.engine.storage.MemorySessionStore"
-# Threads that run the webhook in each process. More only add GIL hand-offs: with 8, a
-# durable turn's Redis round trip cost 20 % more throughput and p99 was 1.5x (bench/README.md).
+# Threads that run the webhook in each process. More only add GIL hand-offs: with 8, the
+# durable store's throughput fell and its p99 rose (figures: bench/README.md, "Alice over HTTP").
 DEFAULT_THREADS = 4
 # Names the process that answered: for watching the round robin, never in production (it
 # tells anyone the addresses behind the balancer).

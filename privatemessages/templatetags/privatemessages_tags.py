@@ -1,7 +1,8 @@
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django import template
 
+from ..events import iso_utc
 from ..plural import ru_plural
 
 register = template.Library()
@@ -21,4 +22,4 @@ def isoutc(value: datetime | None) -> str:
     """Return *value* as an ISO 8601 UTC timestamp ("2026-01-02T03:04:05.678Z")."""
     if not isinstance(value, datetime):
         return ""
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return iso_utc(value)

@@ -1,5 +1,5 @@
 """
-A Python twin of the browser client (static/privatemessages/socket.js and
+A Python twin of the browser client (privatemessages/static/privatemessages/socket.js and
 chat.js) for the tests with real server processes: it reconnects with
 exponential backoff and jitter, syncs from the last id it showed on every
 connect, and resends the messages the server has not confirmed, with their

@@ -10,45 +10,19 @@ process is started in its own session and stopped by its pid in teardown.
 import asyncio
 import contextlib
 import os
-import signal
-import socket
-import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from urllib.parse import quote
 
 from django.conf import settings
 
+from deploy.processes import Started, free_port, free_ports, wait_for_port
+
+__all__ = ["Cluster", "ServerProcess", "TcpProxy", "free_port", "free_ports", "wait_for_port"]
+
 BASE_DIR = Path(settings.BASE_DIR)
 STARTUP_TIMEOUT = 30
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def free_ports(count: int) -> list[int]:
-    """Return *count* consecutive free ports (the cluster numbers its processes so)."""
-    for _ in range(100):
-        first = free_port()
-        ports = list(range(first, first + count))
-        if all(_is_free(port) for port in ports):
-            return ports
-    raise RuntimeError(f"no {count} consecutive free ports")
-
-
-def _is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
 
 
 def database_url() -> str:
@@ -90,33 +64,8 @@ def server_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server on port {port} exited:\n{_tail(log)}")
-        with socket.socket() as sock:
-            sock.settimeout(0.5)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"server on port {port} did not start in {timeout} s:\n{_tail(log)}")
-
-
-def _tail(log: Path, lines: int = 40) -> str:
-    with contextlib.suppress(OSError):
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    return ""
-
-
-class _LoggedProcess:
+class _LoggedProcess(Started):
     """A process listening on 127.0.0.1:*port*, its output in *log*."""
-
-    def __init__(self, port: int, log: Path, env: dict[str, str]) -> None:
-        self.port = port
-        self.log = log
-        self.env = env
-        self.process: subprocess.Popen | None = None
 
     @property
     def http_url(self) -> str:
@@ -126,90 +75,48 @@ class _LoggedProcess:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    def _spawn(self, command: list[str]) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                cwd=BASE_DIR,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        wait_for_port(self.port, self.process, self.log, STARTUP_TIMEOUT)
-
-    def log_tail(self) -> str:
-        return _tail(self.log)
-
 
 class ServerProcess(_LoggedProcess):
     """One ASGI process serving the site on 127.0.0.1:*port*, as deploy/cluster.py runs it."""
 
     def __init__(self, port: int, log_dir: Path, env: dict[str, str]) -> None:
-        super().__init__(port, log_dir / f"asgi-{port}.log", env)
-
-    def start(self) -> "ServerProcess":
         from deploy.cluster import server_command
 
-        self._spawn(server_command("127.0.0.1", self.port))
-        return self
+        command = server_command("127.0.0.1", port)
+        super().__init__(command, port=port, log=log_dir / f"asgi-{port}.log", env=env)
 
-    def kill(self) -> None:
-        """Kill the process at once, as a crash would."""
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.kill()
+    def start(self) -> "ServerProcess":
+        return super().start(STARTUP_TIMEOUT)
 
 
 class Cluster(_LoggedProcess):
     """deploy/cluster.py: N ASGI processes on consecutive ports and nginx in front."""
 
     def __init__(self, processes: int, log_dir: Path, env: dict[str, str]) -> None:
-        super().__init__(free_port(), log_dir / "cluster.log", env)
         self.processes = processes
         self.log_dir = log_dir
         self.ports = free_ports(processes)
+        port = free_port()
+        command = [
+            sys.executable,
+            str(BASE_DIR / "deploy" / "cluster.py"),
+            *("--processes", str(processes)),
+            *("--base-port", str(self.ports[0])),
+            *("--port", str(port)),
+            *("--run-dir", str(log_dir / "cluster-run")),
+            "--no-migrate",
+            # Not collectstatic into the source tree: WhiteNoise serves /static/.
+            *("--static", "django"),
+        ]
+        super().__init__(command, port=port, log=log_dir / "cluster.log", env=env)
 
     def start(self) -> "Cluster":
-        self._spawn(
-            [
-                sys.executable,
-                str(BASE_DIR / "deploy" / "cluster.py"),
-                *("--processes", str(self.processes)),
-                *("--base-port", str(self.ports[0])),
-                *("--port", str(self.port)),
-                *("--run-dir", str(self.log_dir / "cluster-run")),
-                "--no-migrate",
-                # Not collectstatic into the source tree: WhiteNoise serves /static/.
-                *("--static", "django"),
-            ]
-        )
-        for port in self.ports:
-            wait_for_port(port, self.process, self.log, STARTUP_TIMEOUT)
-        return self
+        return super().start(STARTUP_TIMEOUT, ports=[self.port, *self.ports])
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        # cluster.py stops its ASGI processes and nginx on SIGTERM.
-        self.process.terminate()
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            # A runner stuck in its shutdown: kill it (its servers run in sessions
-            # of their own and have had the SIGTERM already).
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(10)
+        # cluster.py stops its ASGI processes and nginx on SIGTERM (they run in sessions of
+        # their own); a runner stuck in its shutdown is killed after 20 s.
+        super().stop(timeout=20)
 
 
 class TcpProxy:

@@ -3,8 +3,8 @@ import json
 import pytest
 from django.test import Client
 
+from privatemessages.api import API_MAX_BODY_BYTES
 from privatemessages.models import Message
-from privatemessages.views import API_MAX_BODY_BYTES
 
 KEY = "k3y-for-tests-0123456789"
 
@@ -90,12 +90,12 @@ def test_api_is_off_without_a_configured_key(anna, thread, api, settings):
 
 
 def test_key_is_compared_in_constant_time(anna, thread, api, monkeypatch):
-    from privatemessages import views
+    from privatemessages import api as api_module
 
     calls = []
-    real = views.constant_time_compare
+    real = api_module.constant_time_compare
     monkeypatch.setattr(
-        views, "constant_time_compare", lambda a, b: calls.append((a, b)) or real(a, b)
+        api_module, "constant_time_compare", lambda a, b: calls.append((a, b)) or real(a, b)
     )
     api(thread.pk, {"sender_id": anna.pk, "text": "hi"}, key="guess")
     assert calls == [("guess", KEY)]

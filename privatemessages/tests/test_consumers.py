@@ -12,7 +12,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from privatemessages import consumers, events, services
+from privatemessages import consumers, delivery, events, services
 from privatemessages.models import Message
 from privatemessages.ratelimit import TokenBucket
 from privatemessages.tests.realtime_fixtures import (
@@ -362,7 +362,7 @@ async def test_an_event_that_overtook_its_predecessor_waits_for_it(chat, monkeyp
         await layer.group_send(group, event)
     frames = [await receive(comm), await receive(comm)]
     assert [f["id"] for f in frames] == [one.pk, two.pk]
-    assert await drain(comm, 2 * consumers.REORDER_WAIT + 0.2) == []
+    assert await drain(comm, 2 * delivery.REORDER_WAIT + 0.2) == []
     assert replays == []
     await comm.disconnect()
 

@@ -1,7 +1,7 @@
 """
 The per-process fan-out (privatemessages/fanout.py): one layer subscription
-per group per process, sending to groups from synchronous code, and the chat
-socket on top of them.
+per group per process, and the chat socket on top of it. Sending to groups is
+tested in test_group_send.py.
 """
 
 import asyncio
@@ -16,7 +16,6 @@ from privatemessages.tests.realtime_fixtures import (
     TIMEOUT,
     drain,
     make_rt_user,
-    needs_real_services,
     open_chat,
     receive,
     receive_until,
@@ -101,27 +100,6 @@ async def test_a_failing_subscriber_does_not_stop_the_others():
     assert (await fine.next_event())["n"] == 1
     await hub.leave(group, broken)
     await hub.leave(group, fine)
-
-
-# Sending from synchronous code
-
-
-@needs_real_services("Redis")
-async def test_group_send_many_reaches_a_layer_subscriber_in_order():
-    """
-    What the database thread publishes itself arrives on a channel subscribed
-    through the layer's own API: the names and encoding match the layer's.
-    """
-    layer = get_channel_layer()
-    assert fanout._pubsub_publisher(layer) is not None
-    group = group_name()
-    channel = await layer.new_channel()
-    await layer.group_add(group, channel)
-    sends = [(group, {"type": "test.event", "n": n, "text": "привет"}) for n in range(3)]
-    await database_sync_to_async(fanout.group_send_many)(sends)
-    got = [await asyncio.wait_for(layer.receive(channel), TIMEOUT) for _ in range(3)]
-    assert got == [event for _, event in sends]
-    await layer.group_discard(group, channel)
 
 
 # The chat socket on top of it

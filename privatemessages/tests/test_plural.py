@@ -10,7 +10,7 @@ from django.template import Context, Template
 from privatemessages.plural import ru_plural
 
 FORMS = "сообщение,сообщения,сообщений"
-PLURAL_JS = Path(__file__).resolve().parents[2] / "static" / "privatemessages" / "plural.js"
+PLURAL_JS = Path(__file__).resolve().parents[1] / "static" / "privatemessages" / "plural.js"
 
 
 def expected_form(n: int) -> str:

@@ -12,6 +12,7 @@ from privatemessages import events, services
 from privatemessages.models import Message, Thread
 from privatemessages.services import (
     MessageError,
+    check_message,
     message_create,
     message_send_to_username,
     thread_get_or_create_for_pair,
@@ -41,8 +42,9 @@ def test_a_thread_created_between_lookup_and_insert_is_returned(anna, boris, thr
     assert Thread.objects.count() == 1
 
 
-def test_message_create_saves_and_bumps_last_message(anna, thread):
-    message = message_create(sender=anna, thread=thread, text="  Привет  ")
+def test_checked_text_is_saved_trimmed_and_bumps_last_message(anna, thread):
+    """check_message trims; message_create saves what it was given, dated as last_message."""
+    message = message_create(sender=anna, thread=thread, text=check_message("  Привет  ").text)
     thread.refresh_from_db()
     assert message.text == "Привет"
     assert message.sender == anna
@@ -68,10 +70,10 @@ def test_message_create_saves_and_bumps_last_message(anna, thread):
         ("я" * 10_001, "too_long"),
     ],
 )
-def test_message_create_rejects_bad_text(anna, thread, text, code):
+def test_check_message_rejects_bad_text(anna, thread, text, code):
     """Text that cannot be stored, or shows nothing, is refused with its code."""
     with pytest.raises(MessageError) as error:
-        message_create(sender=anna, thread=thread, text=text)
+        check_message(text)
     assert error.value.code == code
     assert Message.objects.count() == 0
 
@@ -79,7 +81,8 @@ def test_message_create_rejects_bad_text(anna, thread, text, code):
 @pytest.mark.parametrize("text", ["a\u200bb", "e\u0301", "👍🏽", "\u2800x", "مرحبا"])
 def test_text_with_something_visible_is_kept_as_sent(anna, thread, text):
     """Invisible characters next to visible ones are kept: only blank text is refused."""
-    assert message_create(sender=anna, thread=thread, text=text).text == text
+    checked = check_message(text).text
+    assert message_create(sender=anna, thread=thread, text=checked).text == text
 
 
 def test_message_create_rejects_a_non_participant(carol, thread):
@@ -184,7 +187,7 @@ def test_a_failing_fan_out_does_not_fail_the_sender(
 ):
     """The message is saved before the fan-out; an error there is logged, not raised."""
     with (
-        mock.patch.object(services.events.fanout, "group_send_many", side_effect=RuntimeError),
+        mock.patch.object(services.events, "group_send_many", side_effect=RuntimeError),
         django_capture_on_commit_callbacks(execute=True),
     ):
         response = anna_client.post(

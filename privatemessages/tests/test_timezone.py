@@ -11,10 +11,12 @@ from django.http import HttpResponse
 from django.test import RequestFactory
 from django.utils import timezone
 
-from privatemessages.middleware import TimezoneMiddleware, zone_from_name
 from privatemessages.models import Message
+from timezones.middleware import TimezoneMiddleware, zone_from_name
 
-TIMEZONE_JS = Path(__file__).resolve().parents[2] / "static" / "privatemessages" / "timezone.js"
+TIMEZONE_JS = (
+    Path(__file__).resolve().parents[2] / "timezones" / "static" / "timezones" / "timezone.js"
+)
 
 FORGED = [
     "",
@@ -155,14 +157,14 @@ def test_page_tells_timezone_js_the_zone_it_was_rendered_in(anna_client):
     content = anna_client.get("/messages/").content.decode()
     assert 'data-timezone="Asia/Tokyo"' in content
     assert "data-reload-ok" in content
-    assert "privatemessages/timezone.js" in content
+    assert "timezones/timezone.js" in content
 
 
 # The zone picker.
 
 
 def test_picker_lists_common_zones(anna_client):
-    response = anna_client.get("/messages/timezone/")
+    response = anna_client.get("/timezone/")
     content = response.content.decode()
     assert response.status_code == 200
     assert '<option value="Europe/Moscow"' in content
@@ -172,7 +174,7 @@ def test_picker_lists_common_zones(anna_client):
 
 def test_picking_a_zone_sets_both_cookies_and_goes_back(anna_client, thread):
     response = anna_client.post(
-        "/messages/timezone/", {"timezone": "Asia/Tokyo", "next": thread.get_absolute_url()}
+        "/timezone/", {"timezone": "Asia/Tokyo", "next": thread.get_absolute_url()}
     )
     assert response.status_code == 302
     assert response["Location"] == thread.get_absolute_url()
@@ -180,14 +182,14 @@ def test_picking_a_zone_sets_both_cookies_and_goes_back(anna_client, thread):
     assert response.cookies["timezone_manual"].value == "1"
     assert response.cookies["timezone"]["samesite"] == "Lax"
     # The picked zone is active from the next request on, and shown as picked.
-    picker = anna_client.get("/messages/timezone/").content.decode()
+    picker = anna_client.get("/timezone/").content.decode()
     assert '<option value="Asia/Tokyo" selected' in picker
     assert 'data-timezone="Asia/Tokyo"' in picker
 
 
 def test_choosing_automatic_drops_the_manual_flag(anna_client):
-    anna_client.post("/messages/timezone/", {"timezone": "Asia/Tokyo"})
-    response = anna_client.post("/messages/timezone/", {"timezone": ""})
+    anna_client.post("/timezone/", {"timezone": "Asia/Tokyo"})
+    response = anna_client.post("/timezone/", {"timezone": ""})
     assert response.status_code == 302
     assert response["Location"] == "/messages/"
     assert response.cookies["timezone_manual"].value == ""
@@ -196,7 +198,7 @@ def test_choosing_automatic_drops_the_manual_flag(anna_client):
 
 @pytest.mark.parametrize("zone", ["Mars/Olympus", "../etc", "localtime"])
 def test_picking_an_unknown_zone_is_an_error(anna_client, zone):
-    response = anna_client.post("/messages/timezone/", {"timezone": zone})
+    response = anna_client.post("/timezone/", {"timezone": zone})
     assert response.status_code == 200
     assert "timezone" not in response.cookies
     assert "errorlist" in response.content.decode()
@@ -204,12 +206,12 @@ def test_picking_an_unknown_zone_is_an_error(anna_client, zone):
 
 @pytest.mark.parametrize("next_url", ["https://evil.example/", "//evil.example/", "javascript:x"])
 def test_picker_does_not_redirect_off_site(anna_client, next_url):
-    response = anna_client.post("/messages/timezone/", {"timezone": "UTC", "next": next_url})
+    response = anna_client.post("/timezone/", {"timezone": "UTC", "next": next_url})
     assert response["Location"] == "/messages/"
 
 
 def test_picker_needs_login(client, db):
-    response = client.get("/messages/timezone/")
+    response = client.get("/timezone/")
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
 

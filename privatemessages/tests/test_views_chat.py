@@ -61,7 +61,7 @@ def test_chat_page_keeps_the_dom_contract(anna, boris, anna_client, thread, send
 
     form = page.by_id["compose-form"]["attrs"]
     assert form["method"] == "post"
-    assert form["action"] == "/messages/send_message/"
+    assert form["action"] == f"/messages/chat/{thread.pk}/send/"
     text = page.by_id["compose-text"]["attrs"]
     assert text["name"] == "text"
     assert text["maxlength"] == "10000"
@@ -76,8 +76,11 @@ def test_chat_page_loads_the_scripts_in_order(anna_client, thread):
     plural = content.index('src="/static/privatemessages/plural.js"')
     socket = content.index('src="/static/privatemessages/socket.js"')
     chat = content.index('src="/static/privatemessages/chat.js"')
+    time = content.index('src="/static/privatemessages/time.js"')
+    assert time < chat
     assert plural < socket < chat
-    assert '<input type="hidden" name="recipient" value="boris">' in content
+    # The form posts to its thread: no partner to look up by name again.
+    assert 'name="recipient"' not in content
 
 
 def test_message_time_format(anna, anna_client, thread, parse_html):

@@ -67,10 +67,13 @@ def test_rejections_are_shown_on_the_form_with_the_text_kept(
     assert "threads" in page.by_id
 
 
+def chat_send_url(thread) -> str:
+    return f"/messages/chat/{thread.pk}/send/"
+
+
 def test_errors_from_the_chat_page_are_shown_on_the_chat(anna, anna_client, thread, parse_html):
-    response = anna_client.post(
-        URL, {"recipient": "boris", "text": "я" * 10_001, "thread": str(thread.pk)}
-    )
+    """The chat form posts to its thread; a refused text comes back on the chat, kept."""
+    response = anna_client.post(chat_send_url(thread), {"text": "я" * 10_001})
     page = parse_html(response)
     assert response.status_code == 200
     assert page.by_id["chat"]["attrs"]["data-thread-id"] == str(thread.pk)
@@ -79,19 +82,31 @@ def test_errors_from_the_chat_page_are_shown_on_the_chat(anna, anna_client, thre
     assert page.by_id["compose-text"]["attrs"]["aria-invalid"] == "true"
 
 
-def test_a_thread_id_of_someone_elses_thread_shows_the_thread_list(
-    make_user, boris, carol_client, parse_html
-):
+def test_posting_to_someone_elses_thread_is_404_and_sends_nothing(make_user, boris, carol_client):
+    """As for the chat page itself: a thread of others answers like a missing one."""
     others = thread_get_or_create_for_pair(user=boris, other=make_user())
-    response = carol_client.post(URL, {"recipient": "boris", "text": "", "thread": others.pk})
-    page = parse_html(response)
-    assert "chat" not in page.by_id
-    assert "threads" in page.by_id
+    response = carol_client.post(chat_send_url(others), {"text": "hi"})
+    assert response.status_code == 404
+    assert carol_client.post("/messages/chat/999999/send/", {"text": "hi"}).status_code == 404
+    assert Message.objects.count() == 0
 
 
-def test_success_from_the_chat_page_redirects_back_to_it(anna_client, thread):
-    response = anna_client.post(URL, {"recipient": "boris", "text": "hi", "thread": thread.pk})
+def test_success_from_the_chat_page_redirects_back_to_it(anna, boris, anna_client, thread):
+    """The message goes to the thread in the URL; no recipient is looked up."""
+    response = anna_client.post(chat_send_url(thread), {"text": "  hi  "})
     assert response["Location"] == thread.get_absolute_url()
+    message = Message.objects.get()
+    assert (message.thread, message.sender, message.text) == (thread, anna, "hi")
+
+
+def test_the_chat_form_needs_post_login_and_csrf(anna, client, thread):
+    assert client.post(chat_send_url(thread), {"text": "hi"}).status_code == 302
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.force_login(anna)
+    assert csrf_client.post(chat_send_url(thread), {"text": "hi"}).status_code == 403
+    csrf_client.force_login(anna)
+    assert csrf_client.get(chat_send_url(thread)).status_code == 405
+    assert Message.objects.count() == 0
 
 
 def test_get_is_not_allowed(anna_client):

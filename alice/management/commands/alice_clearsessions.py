@@ -1,21 +1,27 @@
-"""Delete the Alice dialogs idle past their expiry from the database store (run from cron)."""
+"""Delete the Alice dialogs idle past their expiry from the configured store (run from cron)."""
 
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from alice.db_store import clear_expired
+from alice.apps import store_from_settings
 
 
 class Command(BaseCommand):
     help = (
-        "Delete the Alice dialogs (DialogSession rows and their turns) idle longer than "
-        "ALICE_SESSION_IDLE_TIMEOUT. Only the database store needs it: Redis expires keys."
+        "Delete the Alice dialogs idle longer than ALICE_SESSION_IDLE_TIMEOUT from the store "
+        "ALICE_SESSION_STORE names. Nothing to do for a store that expires them itself "
+        "(Redis, memory)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--database", default="default", help="the database alias")
+        parser.add_argument(
+            "--database", help="the database alias, for the database store (default: default)"
+        )
 
-    def handle(self, *args: Any, database: str, **options: Any) -> None:
-        count = clear_expired(using=database)
+    def handle(self, *args: Any, database: str | None, **options: Any) -> None:
+        store = store_from_settings(
+            namespace="", **({} if database is None else {"using": database})
+        )
+        count = store.clear_expired()
         self.stdout.write(f"Deleted {count} expired dialog(s).")

@@ -1,7 +1,7 @@
 """
 The Alice webhooks served in front of Django under WSGI (granian): myproject/wsgi.py.
 
-with_alice_webhooks() wraps Django's WSGI application in alice.engine.wsgi.WebhookRouter for
+with_alice_webhooks() wraps Django's WSGI application in alice.engine.router.WebhookRouter for
 every webhook the URLconf mounts with alice.views.webhook_view, at the same paths. What the
 router skips is what the webhook never uses: the URL resolver and the middleware of the
 pages (sessions, authentication, CSRF — the view is exempt anyway — messages, time zones).
@@ -24,7 +24,7 @@ from django.http import HttpRequest
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from alice.engine import Skill
-from alice.engine.wsgi import WebhookRouter, WSGIApplication
+from alice.engine.router import WebhookRouter, WSGIApplication
 from alice.views import max_body_size, skill_ids
 
 __all__ = ["webhook_routes", "with_alice_webhooks"]

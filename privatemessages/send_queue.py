@@ -5,6 +5,7 @@ One socket's outgoing work, in order, without making anyone wait for it.
 import asyncio
 import contextvars
 import logging
+import types
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -12,16 +13,16 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 
-class Outbox:
+class SendQueue:
     """
     Run one socket's jobs (coroutine functions) one at a time, in the order
     they were pushed, without making the pusher wait. After a job fails, the
-    outbox runs nothing more and hands the error to *on_error*.
+    queue runs nothing more and hands the error to *on_error*.
 
     A job runs at once, inside ``push``, up to its first real wait; most
     never wait (sending a frame normally completes without suspending), so
     delivering costs no task switch. A job that does wait (a replay from the
-    database, a client that reads slowly) continues in a task of this outbox,
+    database, a client that reads slowly) continues in a task of this queue,
     and the jobs pushed meanwhile queue behind it: one slow socket delays only
     itself, and never gets its own frames out of order.
     """
@@ -135,33 +136,29 @@ class Outbox:
             self._error_task = asyncio.ensure_future(self._on_error(error))
 
 
-async def _resume(coro: Coroutine[Any, Any, Any], awaited: Any) -> Any:
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, Any], awaited: Any) -> Any:
     """
     Finish *coro*, which was started by hand and is suspended on *awaited*,
-    as an asyncio Task would have: resume it when what it waits for is done.
+    in the task that awaits this: hand the task what *coro* yields and *coro*
+    what the task sends or throws, as ``await coro`` would have from the
+    start. The task then waits, wakes and cancels *coro* exactly as if it had
+    run it all along, and nothing here looks into asyncio's futures.
     (Python 3.12's eager tasks do this natively; this project runs on 3.11.)
     """
     while True:
         try:
-            if awaited is None:  # a bare yield: asyncio.sleep(0)
-                await asyncio.sleep(0)
-            else:
-                # What Task does with a future a coroutine yields.
-                awaited._asyncio_future_blocking = False
-                await asyncio.wait([awaited])
-        except asyncio.CancelledError:
-            # As a Task would: cancel what the coroutine waits for, so that it
-            # sees the cancellation where it waits.
-            if awaited is None:
-                try:
-                    awaited = coro.throw(asyncio.CancelledError())
-                except StopIteration as stop:
-                    return stop.value
-                continue
-            awaited.cancel()
-            if not awaited.done():  # a task: it ends at its next step
-                continue
-        try:
-            awaited = coro.send(None)
-        except StopIteration as stop:
-            return stop.value
+            sent = yield awaited
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as error:  # the task's cancellation, mostly
+            try:
+                awaited = coro.throw(error)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                awaited = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value

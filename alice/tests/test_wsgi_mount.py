@@ -1,4 +1,4 @@
-"""The webhooks answered in front of Django (alice.wsgi): same answers, Django's checks kept."""
+"""The webhooks answered in front of Django (alice.wsgi_mount): same answers, Django kept."""
 
 import json
 import logging
@@ -12,12 +12,12 @@ from django.test.utils import override_settings
 from django.urls import path
 
 from alice.engine import MemorySessionStore, Skill
-from alice.engine.wsgi import WebhookRouter
+from alice.engine.router import WebhookRouter
 from alice.scripts import acquaintance
 from alice.tests.skills import counter
 from alice.tests.webhooks import call, connections_kept
 from alice.views import webhook_view
-from alice.wsgi import webhook_routes, with_alice_webhooks
+from alice.wsgi_mount import webhook_routes, with_alice_webhooks
 
 pytestmark = pytest.mark.urls("alice.tests.urls")
 

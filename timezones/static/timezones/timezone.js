@@ -1,6 +1,6 @@
 /*
  * Report the browser's IANA time zone to the server in the "timezone" cookie
- * (read by privatemessages.middleware.TimezoneMiddleware).
+ * (read by timezones.middleware.TimezoneMiddleware).
  *
  * - A zone the user picked explicitly (cookie "timezone_manual=1", set by the
  *   server's zone picker) is never overwritten.
@@ -9,50 +9,10 @@
  *   browser's zone. The reload happens only if the cookie really stuck and the
  *   zone differs, and at most once per tab session, so it cannot loop.
  *
- * It also gives the live pages PMTime.format(date, withSeconds): a time as the
- * server renders it ("d.m.Y H:i[:s]") in the zone the page was rendered in.
- *
  * Loaded in <head>, before anything is drawn.
  */
 (function () {
   "use strict";
-
-  var renderedZone = document.documentElement.getAttribute("data-timezone") || undefined;
-  var formatters = {};
-
-  function formatterFor(withSeconds) {
-    var key = withSeconds ? "s" : "m";
-    if (!formatters[key]) {
-      var options = {
-        year: "numeric",
-        month: "2-digit",
-        day: "2-digit",
-        hour: "2-digit",
-        minute: "2-digit",
-        hourCycle: "h23",
-      };
-      if (withSeconds) {
-        options.second = "2-digit";
-      }
-      try {
-        formatters[key] = new Intl.DateTimeFormat("ru-RU", Object.assign({ timeZone: renderedZone }, options));
-      } catch (error) {
-        formatters[key] = new Intl.DateTimeFormat("ru-RU", options); // Unknown zone: the browser's.
-      }
-    }
-    return formatters[key];
-  }
-
-  window.PMTime = {
-    format: function (date, withSeconds) {
-      var parts = {};
-      formatterFor(withSeconds).formatToParts(date).forEach(function (part) {
-        parts[part.type] = part.value;
-      });
-      var text = parts.day + "." + parts.month + "." + parts.year + " " + parts.hour + ":" + parts.minute;
-      return withSeconds ? text + ":" + parts.second : text;
-    },
-  };
 
   var COOKIE = "timezone";
   var MANUAL_COOKIE = "timezone_manual";

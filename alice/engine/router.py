@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
+from . import morphology
 from .skill import Skill
 from .webhook import DEFAULT_MAX_BODY_SIZE, JSON_CONTENT_TYPE, answer_webhook
 
@@ -64,6 +65,9 @@ class WebhookRouter:
         self.headers = [("Content-Type", JSON_CONTENT_TYPE), *headers]
         self.max_body_size = max_body_size
         self.skill_ids = frozenset(skill_ids)
+        # The router is built once, at the start of a serving process: load the dictionaries
+        # now rather than in the first user's request.
+        morphology.warm_up()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         skill = self.routes.get(environ.get("PATH_INFO", ""))

@@ -21,7 +21,7 @@ def in_database_thread(function: Callable[..., Any]) -> Callable[..., Any]:
     message at a time). These calls share nothing but the connection pool,
     and the order of a thread's messages is kept by its row lock
     (services.message_create) and, for live events, by their prev_id (see
-    consumers.ChatConsumer.chat_message).
+    delivery.LiveOrder).
     """
     return database_sync_to_async(function, thread_sensitive=False, executor=_database_threads())
 
