@@ -163,34 +163,6 @@ else:
         }
     }
 
-# Per WebSocket connection: at most PRIVATEMESSAGES_WS_BURST frames at once,
-# refilled at PRIVATEMESSAGES_WS_RATE per second; frames past it are refused.
-PRIVATEMESSAGES_WS_RATE = float(os.environ.get("PRIVATEMESSAGES_WS_RATE", "10"))
-PRIVATEMESSAGES_WS_BURST = int(os.environ.get("PRIVATEMESSAGES_WS_BURST", "20"))
-# Per user, across all of the user's sockets and server processes (Redis when
-# REDIS_URL is set, process memory otherwise; docs/protocol.md "Limits").
-# Messages: by default as fast as one connection may, so that more sockets add
-# nothing; the burst covers a couple of tabs resending their outboxes at once.
-PRIVATEMESSAGES_USER_SEND_RATE = float(
-    os.environ.get("PRIVATEMESSAGES_USER_SEND_RATE", str(PRIVATEMESSAGES_WS_RATE))
-)
-PRIVATEMESSAGES_USER_SEND_BURST = int(
-    os.environ.get("PRIVATEMESSAGES_USER_SEND_BURST", str(2 * PRIVATEMESSAGES_WS_BURST))
-)
-# Messages replayed by "sync", per second and at once: a reconnect of several
-# tabs fits in the burst; a storm of catch-ups is paced.
-PRIVATEMESSAGES_USER_REPLAY_RATE = float(
-    os.environ.get("PRIVATEMESSAGES_USER_REPLAY_RATE", "2000")
-)
-PRIVATEMESSAGES_USER_REPLAY_BURST = int(
-    os.environ.get("PRIVATEMESSAGES_USER_REPLAY_BURST", "10000")
-)
-# Sockets (chat pages and thread lists) one user may have open at once.
-PRIVATEMESSAGES_USER_MAX_SOCKETS = int(os.environ.get("PRIVATEMESSAGES_USER_MAX_SOCKETS", "50"))
-# Threads per process that run the chat sockets' database work (saving and
-# replaying messages) side by side; keep it below DATABASE_POOL_SIZE.
-PRIVATEMESSAGES_DB_THREADS = int(os.environ.get("PRIVATEMESSAGES_DB_THREADS", "4"))
-
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -249,11 +221,23 @@ STORAGES = {
     },
 }
 
-# privatemessages: every PRIVATEMESSAGES_* setting and its default is listed
-# in privatemessages/conf.py; this project sets some from the environment.
-# Key for /messages/send_message_api/: other services send it in X-Api-Key.
-# Empty disables the API (every call answers 401).
-PRIVATEMESSAGES_API_KEY = os.environ.get("PRIVATEMESSAGES_API_KEY", "")
+# privatemessages: every PRIVATEMESSAGES_* setting, its meaning and its default
+# is in privatemessages/conf.py; this project takes any of them from the
+# environment as well (README, "Configuration").
+_PRIVATEMESSAGES_FROM_ENV = {
+    "API_KEY": str,
+    "WS_RATE": float,
+    "WS_BURST": int,
+    "USER_SEND_RATE": float,
+    "USER_SEND_BURST": int,
+    "USER_REPLAY_RATE": float,
+    "USER_REPLAY_BURST": int,
+    "USER_MAX_SOCKETS": int,
+    "DB_THREADS": int,
+}
+for _name, _cast in _PRIVATEMESSAGES_FROM_ENV.items():
+    if os.environ.get(f"PRIVATEMESSAGES_{_name}"):
+        globals()[f"PRIVATEMESSAGES_{_name}"] = _cast(os.environ[f"PRIVATEMESSAGES_{_name}"])
 
 # alice
 # Where dialogs are recorded so that any process can continue them (docs/alice.md): Redis

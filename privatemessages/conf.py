@@ -18,14 +18,28 @@ DEFAULTS: dict[str, Any] = {
     # Per WebSocket connection: WS_BURST frames at once, refilled at WS_RATE a second.
     "WS_RATE": 10.0,
     "WS_BURST": 20,
-    # Per user, across sockets and processes (docs/protocol.md "Limits").
-    "USER_SEND_RATE": 10.0,
-    "USER_SEND_BURST": 40,
+    # Per user, across all of the user's sockets and server processes (Redis when
+    # REDIS_URL is set, process memory otherwise; docs/protocol.md "Limits").
+    # Messages: None means as fast as one connection may (WS_RATE), so that more
+    # sockets add nothing, with a burst of 2 × WS_BURST for a couple of tabs
+    # resending their unsent messages at once.
+    "USER_SEND_RATE": None,
+    "USER_SEND_BURST": None,
+    # Messages replayed by "sync", per second and at once: a reconnect of
+    # several tabs fits in the burst; a storm of catch-ups is paced.
     "USER_REPLAY_RATE": 2000.0,
     "USER_REPLAY_BURST": 10_000,
+    # Sockets (chat pages and thread lists) one user may have open at once.
     "USER_MAX_SOCKETS": 50,
-    # Threads per process that run the sockets' database work.
+    # Threads per process that run the sockets' database work (saving and
+    # replaying messages) side by side; keep it below the database pool's size.
     "DB_THREADS": 4,
+}
+
+# Defaults that follow another setting.
+_DERIVED = {
+    "USER_SEND_RATE": lambda s: s.WS_RATE,
+    "USER_SEND_BURST": lambda s: 2 * s.WS_BURST,
 }
 
 
@@ -35,7 +49,10 @@ class AppSettings:
     def __getattr__(self, name: str) -> Any:
         if name not in DEFAULTS:
             raise AttributeError(f"No privatemessages setting {name!r}")
-        return getattr(settings, f"PRIVATEMESSAGES_{name}", DEFAULTS[name])
+        value = getattr(settings, f"PRIVATEMESSAGES_{name}", DEFAULTS[name])
+        if value is None and name in _DERIVED:
+            return _DERIVED[name](self)
+        return value
 
 
 app_settings = AppSettings()

@@ -16,9 +16,9 @@ from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 
 from . import events, frames, selectors, services, session_watch
+from .conf import app_settings
 from .db_threads import in_database_thread
 from .delivery import REORDER_WAIT, LiveOrder
 from .fanout import get_fanout
@@ -97,9 +97,7 @@ class BaseConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         self.user = self.scope.get("user")
-        self.bucket = TokenBucket(
-            rate=settings.PRIVATEMESSAGES_WS_RATE, burst=settings.PRIVATEMESSAGES_WS_BURST
-        )
+        self.bucket = TokenBucket(rate=app_settings.WS_RATE, burst=app_settings.WS_BURST)
         if self.user is None or not self.user.is_authenticated:
             await self.refuse(CLOSE_UNAUTHENTICATED)
             return

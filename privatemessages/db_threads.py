@@ -8,7 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.conf import settings
+
+from .conf import app_settings
 
 
 def in_database_thread(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -31,5 +32,5 @@ def _database_threads() -> ThreadPoolExecutor:
     # Its own pool, sized below the database connection pool: each thread
     # holds at most one connection at a time.
     return ThreadPoolExecutor(
-        max_workers=settings.PRIVATEMESSAGES_DB_THREADS, thread_name_prefix="privatemessages-db"
+        max_workers=app_settings.DB_THREADS, thread_name_prefix="privatemessages-db"
     )

@@ -37,6 +37,7 @@ from django.conf import settings
 
 from myproject.redis import redis_key
 
+from .conf import app_settings
 from .ratelimit import TokenBucket
 
 logger = logging.getLogger(__name__)
@@ -133,13 +134,11 @@ class Rate:
 
 
 def send_rate() -> Rate:
-    return Rate(settings.PRIVATEMESSAGES_USER_SEND_RATE, settings.PRIVATEMESSAGES_USER_SEND_BURST)
+    return Rate(app_settings.USER_SEND_RATE, app_settings.USER_SEND_BURST)
 
 
 def replay_rate() -> Rate:
-    return Rate(
-        settings.PRIVATEMESSAGES_USER_REPLAY_RATE, settings.PRIVATEMESSAGES_USER_REPLAY_BURST
-    )
+    return Rate(app_settings.USER_REPLAY_RATE, app_settings.USER_REPLAY_BURST)
 
 
 @dataclass(frozen=True)
@@ -285,7 +284,7 @@ class UserLimits:
     async def open_socket(self, user_id: int) -> SocketSlot | None:
         """Count a new socket of *user_id*; return its slot, or None if it is one too many."""
         slot = SocketSlot(user_id, f"{_PROCESS}:{os.getpid()}:{next(_socket_numbers)}")
-        limit = settings.PRIVATEMESSAGES_USER_MAX_SOCKETS
+        limit = app_settings.USER_MAX_SOCKETS
         allowed = await self._ask(self.store.open_socket, slot, limit, unavailable=True)
         return slot if allowed else None
 

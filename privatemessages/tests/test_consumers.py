@@ -10,9 +10,9 @@ import json
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
-from django.conf import settings
 
 from privatemessages import consumers, delivery, events, services
+from privatemessages.conf import app_settings
 from privatemessages.models import Message
 from privatemessages.ratelimit import TokenBucket
 from privatemessages.tests.realtime_fixtures import (
@@ -246,8 +246,8 @@ async def test_flood_saves_nothing_past_the_default_limit(chat):
     refused = [f for f in frames if f["type"] == "error"]
     assert {f["code"] for f in refused} == {"rate_limited"}
     assert len(echoed) + len(refused) == 100
-    allowed = settings.PRIVATEMESSAGES_WS_BURST + settings.PRIVATEMESSAGES_WS_RATE * elapsed
-    assert settings.PRIVATEMESSAGES_WS_BURST - 1 <= len(echoed) <= allowed
+    allowed = app_settings.WS_BURST + app_settings.WS_RATE * elapsed
+    assert app_settings.WS_BURST - 1 <= len(echoed) <= allowed
     assert await acount(thread=thread) == 1 + len(echoed)
     await anna.disconnect()
 

@@ -10,9 +10,9 @@ import asyncio
 
 import pytest
 from channels.db import database_sync_to_async
-from django.conf import settings
 
 from privatemessages import consumers, services, userlimits
+from privatemessages.conf import app_settings
 from privatemessages.models import Message
 from privatemessages.ratelimit import TokenBucket
 from privatemessages.tests.realtime_fixtures import (
@@ -223,10 +223,12 @@ async def test_redis_bucket_refills_at_its_rate(settings):
     await store.client.aclose()
 
 
-def test_settings_default_to_one_connections_worth():
+def test_settings_default_to_one_connections_worth(settings):
     """By default a user may send as fast as one connection may: more sockets add
-    nothing."""
-    assert settings.PRIVATEMESSAGES_USER_SEND_RATE == settings.PRIVATEMESSAGES_WS_RATE
-    assert settings.PRIVATEMESSAGES_USER_SEND_BURST >= settings.PRIVATEMESSAGES_WS_BURST
-    assert settings.PRIVATEMESSAGES_USER_MAX_SOCKETS == 50
-    assert settings.PRIVATEMESSAGES_USER_REPLAY_BURST >= 5 * consumers.SYNC_LIMIT
+    nothing, and the defaults follow the per-connection setting."""
+    assert app_settings.USER_SEND_RATE == app_settings.WS_RATE
+    assert app_settings.USER_SEND_BURST >= app_settings.WS_BURST
+    assert app_settings.USER_MAX_SOCKETS == 50
+    assert app_settings.USER_REPLAY_BURST >= 5 * consumers.SYNC_LIMIT
+    settings.PRIVATEMESSAGES_WS_RATE = 1000.0
+    assert app_settings.USER_SEND_RATE == 1000.0
