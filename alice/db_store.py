@@ -20,7 +20,7 @@ from django.db import DatabaseError, OperationalError, connections, transaction
 from django.utils import timezone
 
 from alice.engine.durable import DurableSessionStore, Handle, decode_turn
-from alice.engine.storage import Session, SessionBusy, SessionStoreError, Turn
+from alice.engine.storage import Held, Session, SessionBusy, SessionStoreError, Turn
 from alice.models import DialogSession, DialogTurn
 
 __all__ = ["DatabaseSessionStore"]
@@ -213,9 +213,9 @@ class DatabaseSessionStore(DurableSessionStore):
             raise SessionStoreError(f"database: {exc}") from exc
         return None if row is None else self._stored(session_id, row)
 
-    def history(self, session_id: str) -> list[Turn]:
+    def history(self, session_id: str, held: Held | None = None) -> list[Turn]:
         """Return the recorded turns of the session, oldest first."""
-        handle = self._held.get(session_id)
+        handle = self._handle(held)
         try:
             if not isinstance(handle, _DbHandle):
                 turns = DialogTurn.objects.using(self.using).filter(

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from alice.engine import Session, SessionStore, Skill, Turn
+from alice.engine import Held, Session, SessionStore, Skill, Turn
 from alice.engine.durable import DurableSessionStore, Handle, decode_turn
 
 __all__ = ["DialogClient", "RecordingMemoryStore", "Reply", "load_skill"]
@@ -97,7 +97,7 @@ class RecordingMemoryStore(DurableSessionStore):
         # A copy: the caller changes it, as it would a session read from a backend.
         return replace(record[0])
 
-    def history(self, session_id: str) -> list[Turn]:
+    def history(self, session_id: str, held: Held | None = None) -> list[Turn]:
         with self._guard:
             _, turns = self._records.get(session_id, (None, []))
         return [decode_turn(text) for text in turns]

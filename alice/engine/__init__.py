@@ -13,6 +13,7 @@ from .request import Request, request
 from .response import fit_response, say, suggest
 from .skill import Skill
 from .storage import (
+    Held,
     MemorySessionStore,
     Session,
     SessionBusy,
@@ -24,6 +25,7 @@ from .storage import (
 
 __all__ = [
     "DurableSessionStore",
+    "Held",
     "MemorySessionStore",
     "ProtocolError",
     "ReplayDivergence",

@@ -29,10 +29,10 @@ import random
 import time
 from abc import abstractmethod
 from collections.abc import Callable
-from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, Self
 
 from .storage import (
+    Held,
     MemorySessionStore,
     Session,
     SessionMoved,
@@ -78,7 +78,10 @@ def decode_turn(text: str | bytes) -> Turn:
 
 
 class Handle:
-    """A held lock of a backend; subclasses add what the backend needs to write and free it."""
+    """
+    A held lock of a backend; subclasses add what the backend needs to write and free it.
+    The request's hold (_DurableHeld) carries it from lock() to save() and back.
+    """
 
     __slots__ = ("pending", "stored")
 
@@ -145,8 +148,6 @@ class DurableSessionStore(SessionStore):
         self._live = MemorySessionStore(
             idle_timeout=idle_timeout, max_sessions=max_sessions, clock=clock
         )
-        # Session id -> the backend's handle, while a request of this process holds the lock.
-        self._held: dict[str, Handle] = {}
 
     @classmethod
     def options_from_settings(cls, settings: Any) -> dict[str, Any]:
@@ -156,25 +157,24 @@ class DurableSessionStore(SessionStore):
             "max_session_bytes": settings.ALICE_MAX_SESSION_BYTES,
         }
 
-    def lock(
-        self, session_id: str, timeout: float | None = None
-    ) -> AbstractContextManager[Session | None]:
-        """Return a context manager that serialises the requests of one session everywhere."""
+    def lock(self, session_id: str, timeout: float | None = None) -> Held:
+        """Return the hold of one session: a context manager that serialises its requests
+        everywhere."""
         return _DurableHeld(self, session_id, timeout)
 
     def get(self, session_id: str) -> Session | None:
         """Return the session as stored (with its generator when this process holds it)."""
         return self._with_generator(self._read(session_id))
 
-    def save(self, session: Session, turn: Turn | None) -> None:
+    def save(self, held: Held, session: Session, turn: Turn | None) -> None:
         """
         Write the session and its new turn to the backend under a new revision.
 
         On the fast path, raise SessionMoved (holding the lock then) if another process
         served the session since this process's generator was saved: nothing is written.
         """
-        session_id = session.session_id
-        handle = self._held[session_id]
+        assert isinstance(held, _DurableHeld)
+        handle = held.handle
         session.rev = new_rev()
         record = None if turn is None else encode_turn(turn)
         if record is not None:
@@ -185,13 +185,13 @@ class DurableSessionStore(SessionStore):
                 handle.expected_rev, session, record, timeout=handle.remaining()
             )
             if locked is not None:
-                self._moved(session_id, locked)
+                self._moved(held, locked)
             handle.pending = session
             return
         self._write(handle, session, record)
         handle.pending = session
 
-    def confirm(self, session_id: str) -> None:
+    def confirm(self, held: Held) -> None:
         """
         Make sure that the request's turn runs on the current generator of the session.
 
@@ -199,20 +199,21 @@ class DurableSessionStore(SessionStore):
         round trip) and raise SessionMoved if the stored revision is not the generator's.
         The skill has recorded() call it before the first outside call of a turn.
         """
-        handle = self._held.get(session_id)
+        assert isinstance(held, _DurableHeld)
+        handle = held.handle
         if not isinstance(handle, OptimisticHandle):
             return
-        locked = self._acquire(session_id, handle.remaining())
+        locked = self._acquire(held.session_id, handle.remaining())
         if locked.stored is None or locked.stored.rev != handle.expected_rev:
-            self._moved(session_id, locked)
+            self._moved(held, locked)
         # Current: the turn goes on under the lock, on the generator it started on.
         locked.stored = handle.stored
-        self._held[session_id] = locked
+        held.handle = locked
 
-    def _moved(self, session_id: str, locked: Handle) -> None:
+    def _moved(self, held: "_DurableHeld", locked: Handle) -> None:
         """Hold *locked* for the rest of the request, drop the stale generator, tell the skill."""
-        self._held[session_id] = locked
-        self._live.delete(session_id)
+        held.handle = locked
+        self._live.delete(held.session_id)
         raise SessionMoved(locked.stored)
 
     def delete(self, session_id: str) -> None:
@@ -267,6 +268,11 @@ class DurableSessionStore(SessionStore):
         """
         raise NotImplementedError(f"{type(self).__name__} has no fast path")
 
+    @staticmethod
+    def _handle(held: Held | None) -> Handle | None:
+        """Return the backend's handle in *held*, for history(): None outside a request."""
+        return held.handle if isinstance(held, _DurableHeld) else None
+
     @abstractmethod
     def _read(self, session_id: str) -> Session | None:
         """Return the session as stored, without a generator, or None."""
@@ -276,43 +282,45 @@ class DurableSessionStore(SessionStore):
         """Delete the session from the backend."""
 
 
-class _DurableHeld:
-    """Hold a session: this process's lock first, then the backend's."""
+class _DurableHeld(Held):
+    """Hold a session: this process's lock first, then the backend's (``handle``)."""
 
-    __slots__ = ("_local", "_session_id", "_store", "_timeout")
+    __slots__ = ("_local", "_store", "_timeout", "handle", "session", "session_id")
 
     def __init__(self, store: DurableSessionStore, session_id: str, timeout: float | None):
         self._store = store
-        self._session_id = session_id
+        self.session_id = session_id
         self._timeout = timeout
         # Requests of one session in this process wait here, not by polling the backend.
         self._local = store._live._locks(session_id, -1 if timeout is None else timeout)
 
-    def __enter__(self) -> Session | None:
+    def __enter__(self) -> Self:
         started = time.monotonic()
         self._local.__enter__()
         store = self._store
         timeout = self._timeout
         if timeout is not None:
             timeout = max(0.0, timeout - (time.monotonic() - started))
-        live = store._live.get(self._session_id) if store.optimistic_turns else None
+        live = store._live.get(self.session_id) if store.optimistic_turns else None
         if live is not None:
             # The fast path: no round trip now; save() checks that the dialog is still here.
             deadline = None if timeout is None else time.monotonic() + timeout
-            store._held[self._session_id] = OptimisticHandle(live, deadline)
-            return live
+            self.handle = OptimisticHandle(live, deadline)
+            self.session = live
+            return self
         try:
-            handle = store._acquire(self._session_id, timeout)
+            handle = store._acquire(self.session_id, timeout)
         except BaseException:
             self._local.__exit__(None, None, None)
             raise
-        store._held[self._session_id] = handle
-        return store._with_generator(handle.stored)
+        self.handle = handle
+        self.session = store._with_generator(handle.stored)
+        return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
         store = self._store
         # The handle save() or confirm() left: the fast path's may have become a lock.
-        handle = store._held.pop(self._session_id)
+        handle = self.handle
         pending = handle.pending
         final = False
         try:
@@ -321,8 +329,8 @@ class _DurableHeld:
             final = exc_type is None
         finally:
             if pending is not None and final and pending.generator is not None:
-                store._live.save(pending)
+                store._live.save(None, pending)
             elif pending is not None or exc_type is not None:
                 # Over, or not saved: a generator that ran ahead of the record is useless.
-                store._live.delete(self._session_id)
+                store._live.delete(self.session_id)
             self._local.__exit__(None, None, None)

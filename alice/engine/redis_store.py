@@ -16,12 +16,14 @@ for a dialog whose generator this process holds costs one round trip: a script w
 turn, the meta and the TTLs only if nobody holds the lock and the revision is still the
 generator's, and otherwise takes the lock and returns the meta (durable.py, the fast path).
 Any other request costs two: one script takes the lock and reads the meta, another writes
-the turn and frees the lock, only if the lock is still this request's. Both go over one
-connection kept by the store for the whole request, with the
-commands packed here: redis-py's per-command path (a pool checkout that polls the socket,
-its generic packing, instrumentation) costs more CPU than the round trip itself
-(bench/alice_replay.py). A connection that fails is dropped; the lock is then tried once
-more on a new one (the script takes a lock that already holds its token as taken).
+the turn and frees the lock, only if the lock is still this request's.
+
+A request takes one connection from the client's pool (so the pool's max_connections and
+its check after a fork hold) and runs its scripts on it with redis-py's connection API
+(_Script): the client's per-command path (a pool checkout per command, retries,
+instrumentation) costs more CPU than the round trip itself (bench/alice_replay.py). A
+connection that fails is dropped; the lock is then tried once more on a new one (the script
+takes a lock that already holds its token as taken).
 """
 
 import hashlib
@@ -36,7 +38,7 @@ from redis.connection import Connection
 from redis.exceptions import NoScriptError
 
 from .durable import DurableSessionStore, Handle, decode_turn, new_rev
-from .storage import Session, SessionBusy, SessionStoreError, Turn
+from .storage import Held, Session, SessionBusy, SessionStoreError, Turn
 
 __all__ = ["RedisSessionStore"]
 
@@ -123,17 +125,11 @@ def _session(session_id: str, fields: list[Any]) -> Session | None:
     )
 
 
-def _pack(*args: str | int) -> list[bytes]:
-    """Return a command in the Redis protocol (RESP), for send_packed_command()."""
-    parts = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        data = str(arg).encode()
-        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-    return [b"".join(parts)]
-
-
 class _Script:
-    """A Lua script, run by its SHA1 and sent whole only when Redis does not know it yet."""
+    """
+    A Lua script, run on one connection by its SHA1 and sent whole only when Redis does not
+    know it yet: what redis-py's Script does, without a pool checkout per call.
+    """
 
     __slots__ = ("sha", "source")
 
@@ -143,11 +139,11 @@ class _Script:
 
     def __call__(self, connection: Connection, keys: tuple[str, ...], *args: str | int) -> Any:
         try:
-            connection.send_packed_command(_pack("EVALSHA", self.sha, len(keys), *keys, *args))
+            connection.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
             return connection.read_response()
         except NoScriptError:
             # EVAL also puts the script in Redis's cache, for the next EVALSHA.
-            connection.send_packed_command(_pack("EVAL", self.source, len(keys), *keys, *args))
+            connection.send_command("EVAL", self.source, len(keys), *keys, *args)
             return connection.read_response()
 
 
@@ -222,8 +218,6 @@ class RedisSessionStore(DurableSessionStore):
         self.client = client
         self.key_prefix = key_prefix
         self.lock_ttl = lock_ttl
-        # Connections between requests, most recently used last (list operations are atomic).
-        self._idle: list[Connection] = []
 
     @classmethod
     def options_from_settings(cls, settings: Any) -> dict[str, Any]:
@@ -341,20 +335,18 @@ class RedisSessionStore(DurableSessionStore):
         raise exc
 
     def _take(self) -> Connection:
-        """Return an idle connection, or a new one (it connects on first use)."""
+        """Return a connection from the client's pool, for one request."""
         try:
-            return self._idle.pop()
-        except IndexError:
-            pool = self.client.connection_pool
-            return pool.connection_class(**pool.connection_kwargs)
+            return self.client.connection_pool.get_connection()
+        except redis.RedisError as exc:
+            raise SessionStoreError(f"Redis: {exc}") from exc
 
     def _give_back(self, connection: Connection, error: BaseException | None) -> None:
-        """Keep *connection* for another request, unless an error left it unusable."""
+        """Return *connection* to the pool, closed if an error may have left it unusable."""
         if error is not None and not isinstance(error, (SessionBusy, redis.ResponseError)):
-            # A reply may still be on its way: never reuse the connection.
+            # A reply may still be on its way: the pool must not hand it out as it is.
             connection.disconnect()
-            return
-        self._idle.append(connection)
+        self.client.connection_pool.release(connection)
 
     def _read(self, session_id: str) -> Session | None:
         try:
@@ -363,10 +355,10 @@ class RedisSessionStore(DurableSessionStore):
             raise SessionStoreError(f"Redis: {exc}") from exc
         return _session(session_id, fields)
 
-    def history(self, session_id: str) -> list[Turn]:
+    def history(self, session_id: str, held: Held | None = None) -> list[Turn]:
         """Return the recorded turns of the session, oldest first."""
         key = self.keys(session_id)[2]
-        handle = self._held.get(session_id)
+        handle = self._handle(held)
         try:
             if isinstance(handle, _RedisHandle):  # inside the request: its connection
                 handle.connection.send_command("LRANGE", key, 0, -1)

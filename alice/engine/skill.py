@@ -13,6 +13,7 @@ from .replay import ReplayDivergence, recordable, replay, response_digest
 from .request import Request
 from .response import fit_response
 from .storage import (
+    Held,
     Session,
     SessionBusy,
     SessionMoved,
@@ -118,17 +119,17 @@ class Skill:
                 {"text": self.ping_text, "end_session": False}, current["version"]
             )
         store = self.store
-        confirm = partial(store.confirm, current.session_id) if store.records_turns else None
         try:
-            with store.lock(current.session_id, self.lock_timeout) as session:
+            with store.lock(current.session_id, self.lock_timeout) as held:
+                confirm = partial(store.confirm, held) if store.records_turns else None
                 try:
-                    return self._answer(store, session, current, confirm)
+                    return self._answer(store, held, held.session, current, confirm)
                 except SessionMoved as moved:
                     # This process's generator was behind: another process served the
                     # dialog since. The store holds the lock now, so nothing to confirm:
                     # answer from its record, in a fresh turn (the stale run's recorded
                     # values are void).
-                    return self._answer(store, moved.stored, current, None)
+                    return self._answer(store, held, moved.stored, current, None)
         except SessionBusy as exc:
             logger.warning(
                 "Skill %s: session %s is busy (%s); asked to wait.",
@@ -150,11 +151,12 @@ class Skill:
     def _answer(
         self,
         store: SessionStore,
+        held: Held,
         session: Session | None,
         current: Request,
         confirm: Callable[[], None] | None,
     ) -> dict[str, Any]:
-        """Answer *current* while holding its session's lock; *confirm* is the turn's
+        """Answer *current* while *held* holds its session; *confirm* is the turn's
         (TurnContext.confirm)."""
         if (
             session is not None
@@ -182,7 +184,7 @@ class Skill:
         elif session.generator is None:
             # Another process served the earlier turns, or this one restarted or evicted the
             # dialog: rebuild the generator from the recorded turns.
-            session.generator = self._replay(store, session, current)
+            session.generator = self._replay(store, held, session, current)
             if session.generator is None:
                 content = {"text": self.lost_text, "end_session": True}
         turn = None
@@ -198,14 +200,14 @@ class Skill:
         if content["end_session"]:
             session.generator = None
             session.over = True
-        store.save(session, turn)
+        store.save(held, session, turn)
         return response
 
     def _replay(
-        self, store: SessionStore, session: Session, current: Request
+        self, store: SessionStore, held: Held, session: Session, current: Request
     ) -> Generator[dict[str, Any], None, Any] | None:
         """Return the session's generator rebuilt from its recorded turns, or None."""
-        turns = store.history(session.session_id)
+        turns = store.history(session.session_id, held)
         try:
             if len(turns) != session.turns:
                 raise ReplayDivergence(

@@ -12,11 +12,11 @@ import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Generator
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Self
 
 __all__ = [
+    "Held",
     "MemorySessionStore",
     "Session",
     "SessionBusy",
@@ -90,6 +90,28 @@ class Turn:
     digest: str
 
 
+class Held:
+    """
+    A request's hold on one session: lock() returns it, entering it takes the lock (and
+    returns it), leaving it frees the lock.
+
+    ``session`` is the session as get() would return it, read under the lock. The request
+    passes its hold to save(), confirm() and history(): whatever the backend needs for the
+    request (its connection, transaction, lock token) travels with it, not in the store.
+    """
+
+    __slots__ = ()
+
+    session_id: str
+    session: Session | None
+
+    def __enter__(self) -> Self:
+        raise NotImplementedError
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        raise NotImplementedError
+
+
 def settings_options(settings: Any) -> dict[str, Any]:
     """Return the options every store takes from *settings* (the ALICE_* names)."""
     return {
@@ -105,10 +127,10 @@ class SessionStore(ABC):
 
     A store is built from the site's settings by from_settings(), as Django builds its cache
     and session backends: each store reads its own options, in options_from_settings().
-    The skill calls, for each request: ``with lock(...) as session`` around everything, then
-    save() after the script answered. A store that records turns (``records_turns``) is also
-    asked for history() when it returns a live session without a generator. Implementations
-    must be safe to call from many threads at once.
+    The skill calls, for each request: ``with lock(...) as held`` around everything, then
+    save(held, ...) after the script answered. A store that records turns (``records_turns``)
+    is also asked for history() when ``held.session`` has no generator. Implementations must
+    be safe to call from many threads at once.
     """
 
     # Whether save() keeps each Turn, so that history() can rebuild a generator.
@@ -133,14 +155,12 @@ class SessionStore(ABC):
         return settings_options(settings)
 
     @abstractmethod
-    def lock(
-        self, session_id: str, timeout: float | None = None
-    ) -> AbstractContextManager[Session | None]:
+    def lock(self, session_id: str, timeout: float | None = None) -> Held:
         """
-        Return a context manager that serialises the requests of one session.
+        Return the hold of one session: a context manager that serialises its requests.
 
-        Entering it returns the session as get() would. Raise SessionBusy on entering when
-        the lock is not acquired within *timeout* seconds.
+        Entering it reads the session into ``held.session``. Raise SessionBusy on entering
+        when the lock is not acquired within *timeout* seconds.
         """
 
     @abstractmethod
@@ -148,9 +168,9 @@ class SessionStore(ABC):
         """Return the session, or None when it is unknown, expired or evicted."""
 
     @abstractmethod
-    def save(self, session: Session, turn: Turn | None) -> None:
+    def save(self, held: Held, session: Session, turn: Turn | None) -> None:
         """
-        Store *session* after it answered a request, while holding its lock.
+        Store *session* after it answered a request, while *held* (its hold) is entered.
 
         *turn* is the request's record, or None when none is kept (the store does not record
         turns, or the dialog is over). ``session.turns == 1`` means the script was
@@ -160,11 +180,14 @@ class SessionStore(ABC):
         (nothing is saved then).
         """
 
-    def history(self, session_id: str) -> list[Turn]:
-        """Return the turns recorded for the session, oldest first."""
+    def history(self, session_id: str, held: Held | None = None) -> list[Turn]:
+        """
+        Return the turns recorded for the session, oldest first; inside a request, *held* is
+        its hold (None: outside any request, e.g. a tool reading a dialog).
+        """
         raise NotImplementedError(f"{type(self).__name__} does not record turns")
 
-    def confirm(self, session_id: str) -> None:
+    def confirm(self, held: Held) -> None:
         """
         Called before a turn's first outside call (recorded()): a store that may run a turn
         on a generator another process has moved past checks here, raising SessionMoved.
@@ -191,8 +214,8 @@ class _KeyedLock:
         self._guard = threading.Lock()
         self._locks: dict[str, list[Any]] = {}  # key -> [Lock, number of holders and waiters]
 
-    def __call__(self, key: str, timeout: float | None = None) -> "_Held":
-        return _Held(self, key, -1 if timeout is None else timeout)
+    def __call__(self, key: str, timeout: float | None = None) -> "_KeyHeld":
+        return _KeyHeld(self, key, -1 if timeout is None else timeout)
 
     def _enter(self, key: str) -> threading.Lock:
         with self._guard:
@@ -210,7 +233,7 @@ class _KeyedLock:
                 del self._locks[key]
 
 
-class _Held:
+class _KeyHeld:
     """The context manager of one acquisition (a class: cheaper than @contextmanager)."""
 
     __slots__ = ("_key", "_lock", "_owner", "_timeout")
@@ -231,18 +254,20 @@ class _Held:
         self._owner._leave(self._key)
 
 
-class _HeldSession(_Held):
-    """Hold one session of a MemorySessionStore; entering returns the session."""
+class _HeldSession(_KeyHeld, Held):
+    """Hold one session of a MemorySessionStore."""
 
-    __slots__ = ("_store",)
+    __slots__ = ("_store", "session", "session_id")
 
     def __init__(self, store: "MemorySessionStore", key: str, timeout: float) -> None:
         super().__init__(store._locks, key, timeout)
         self._store = store
+        self.session_id = key
 
-    def __enter__(self) -> Session | None:  # type: ignore[override]
+    def __enter__(self) -> Self:  # type: ignore[override]
         super().__enter__()
-        return self._store.get(self._key)
+        self.session = self._store.get(self._key)
+        return self
 
 
 class MemorySessionStore(SessionStore):
@@ -273,10 +298,8 @@ class MemorySessionStore(SessionStore):
         self._guard = threading.Lock()
         self._locks = _KeyedLock()
 
-    def lock(
-        self, session_id: str, timeout: float | None = None
-    ) -> AbstractContextManager[Session | None]:
-        """Return a context manager that serialises the requests of one session."""
+    def lock(self, session_id: str, timeout: float | None = None) -> Held:
+        """Return the hold of one session: a context manager that serialises its requests."""
         return _HeldSession(self, session_id, -1 if timeout is None else timeout)
 
     def get(self, session_id: str) -> Session | None:
@@ -290,8 +313,11 @@ class MemorySessionStore(SessionStore):
                 return None
             return item[1]
 
-    def save(self, session: Session, turn: Turn | None = None) -> None:
-        """Store *session* as the most recently used, then evict what is over the limits."""
+    def save(self, held: Held | None, session: Session, turn: Turn | None = None) -> None:
+        """
+        Store *session* as the most recently used, then evict what is over the limits. No
+        hold is needed (*held* None): the store keeps nothing per request.
+        """
         now = self._clock()
         with self._guard:
             self._sessions[session.session_id] = (now, session)

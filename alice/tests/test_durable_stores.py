@@ -6,12 +6,14 @@ backend stand for two server processes (each has its own generators).
 import io
 import json
 import logging
+import os
 import threading
 import time
 import uuid
 
 import pytest
 import redis
+from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 from django.test.utils import override_settings
@@ -122,6 +124,27 @@ def test_the_history_restarts_with_the_session_and_goes_with_its_end(backend):
     retry = request_for(client.session_id, client.message_id, "кошки")
     assert other.handle(retry) == last.raw
     assert client.say("ещё").text == "Добрый день! Как вас зовут?"
+
+
+def test_a_hold_carries_the_session_and_history_reads_through_it(backend):
+    """
+    lock() returns the request's hold, with the session read under the lock; history()
+    gives the same turns through the hold inside a request as without one outside, and the
+    dialog goes on after the hold is left.
+    """
+    # No generator kept: every hold takes the backend's lock (no fast path).
+    (skill,) = processes(skills.counter, backend, 1, max_sessions=0)
+    session_id = str(uuid.uuid4())
+    skill.handle(request_for(session_id, 0, new=True))
+    skill.handle(request_for(session_id, 1, "x"))
+    store = skill.store
+    outside = [turn.digest for turn in store.history(session_id)]
+    assert len(outside) == 2
+    with store.lock(session_id, 1) as held:
+        assert held.session_id == session_id
+        assert held.session.turns == 2
+        assert [turn.digest for turn in store.history(session_id, held)] == outside
+    assert text_of(skill.handle(request_for(session_id, 2, "x"))) == "3"
 
 
 def test_the_access_token_never_reaches_the_store(backend):
@@ -245,8 +268,8 @@ def test_a_request_waiting_past_the_timeout_gets_busy(concurrent_backend):
     finally:
         release.set()
         thread.join(5)
-    with second.lock("s", 1) as session:
-        assert session is None
+    with second.lock("s", 1) as held:
+        assert held.session is None
 
 
 @pytest.mark.parametrize("backend", ["redis"], indirect=True)
@@ -373,8 +396,79 @@ def test_a_connection_broken_while_idle_is_replaced(backend):
     skill = skills.counter.using(store)
     session_id = str(uuid.uuid4())
     assert text_of(skill.handle(request_for(session_id, 0, new=True))) == "1"
-    (idle,) = store._idle
-    idle.send_command("CLIENT", "ID")
-    store.client.client_kill_filter(_id=idle.read_response())
+    pool = store.client.connection_pool
+    idle = pool.get_connection()  # the store's, back in the pool since the request ended
+    try:
+        idle.send_command("CLIENT", "ID")
+        store.client.client_kill_filter(_id=idle.read_response())  # on another connection
+    finally:
+        pool.release(idle)
     assert text_of(skill.handle(request_for(session_id, 1, "x"))) == "2"
     assert text_of(skill.handle(request_for(session_id, 2, "x"))) == "3"
+
+
+def _store_on(client: redis.Redis, backend) -> RedisSessionStore:
+    """Return a Redis store of the backend's namespace that uses *client*."""
+    store = backend()
+    return RedisSessionStore(client=client, key_prefix=store.key_prefix, namespace=store.namespace)
+
+
+@pytest.mark.parametrize("backend", ["redis"], indirect=True)
+def test_the_store_takes_its_connections_from_the_clients_pool(backend):
+    """
+    The pool's max_connections holds for the store: while the pool's only connection is in
+    use elsewhere, a request fails as when Redis fails (an apology); once it is free, the
+    dialog goes on.
+    """
+    client = redis.Redis.from_url(settings.REDIS_URL, max_connections=1)
+    skill = skills.counter.using(_store_on(client, backend))
+    session_id = str(uuid.uuid4())
+    assert text_of(skill.handle(request_for(session_id, 0, new=True))) == "1"
+    busy = client.connection_pool.get_connection()
+    try:
+        answer = skill.handle(request_for(session_id, 1, "x"))
+        assert text_of(answer) == skills.counter.apology_text
+    finally:
+        client.connection_pool.release(busy)
+    assert text_of(skill.handle(request_for(session_id, 0, new=True))) == "1"
+    assert text_of(skill.handle(request_for(session_id, 1, "x"))) == "2"
+    client.close()
+
+
+@pytest.mark.parametrize("backend", ["redis"], indirect=True)
+def test_a_store_used_after_a_fork_does_not_share_the_parents_socket(backend):
+    """
+    A child process (a server's forked worker) that uses a store inherited from its parent
+    runs its turn on a connection of its own, never on the parent's; and the dialog stays
+    consistent across both (the parent replays the turn the child answered).
+    """
+    names = {who: f"alice-test-{who}-{uuid.uuid4().hex[:8]}" for who in ("parent", "child")}
+    client = redis.Redis.from_url(settings.REDIS_URL, client_name=names["parent"])
+    observer = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
+    skill = skills.counter.using(_store_on(client, backend))
+    session_id = str(uuid.uuid4())
+    assert text_of(skill.handle(request_for(session_id, 0, new=True))) == "1"
+    client.ping()  # the last command of the parent's connection: not a script
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report, and leave without running anything of pytest's
+        try:
+            os.close(read_end)
+            client.connection_pool.connection_kwargs["client_name"] = names["child"]
+            answer = text_of(skill.handle(request_for(session_id, 1, "x")))
+            last = {name: [] for name in names.values()}
+            for entry in observer.client_list():
+                last.get(entry["name"], []).append(entry["cmd"])
+            os.write(write_end, json.dumps([answer, last]).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    os.waitpid(pid, 0)
+    with os.fdopen(read_end) as pipe:
+        answer, last = json.loads(pipe.read() or "[null, {}]")
+    assert answer == "2"
+    assert last[names["parent"]] == ["ping"]
+    assert last[names["child"]] == ["evalsha"]
+    assert text_of(skill.handle(request_for(session_id, 2, "x"))) == "3"
+    client.close()
+    observer.close()

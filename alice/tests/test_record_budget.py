@@ -132,8 +132,8 @@ def test_the_budget_bounds_what_a_replay_reads():
     read = []
     history = store.history
 
-    def measured(session_id):
-        turns = history(session_id)
+    def measured(session_id, held=None):
+        turns = history(session_id, held)
         read.append(sum(len(encode_turn(turn).encode()) for turn in turns))
         return turns
 

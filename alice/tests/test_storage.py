@@ -6,14 +6,12 @@ import pytest
 
 from alice.engine import MemorySessionStore, Session, SessionBusy
 
-REQUEST = {"session": {"session_id": "s"}}
-
 
 def test_save_get_delete():
     """A saved session is returned until deleted."""
     store = MemorySessionStore()
     session = Session("s", turns=1, message_id=0, response={"r": 1})
-    store.save(session, REQUEST)
+    store.save(None, session)
     assert store.get("s") is session
     assert len(store) == 1
     store.delete("s")
@@ -25,11 +23,11 @@ def test_idle_sessions_expire_on_read_and_on_write():
     """A session idle past the timeout is gone when read, and swept when another is saved."""
     now = [0.0]
     store = MemorySessionStore(idle_timeout=10, clock=lambda: now[0])
-    store.save(Session("a"), REQUEST)
-    store.save(Session("b"), REQUEST)
+    store.save(None, Session("a"))
+    store.save(None, Session("b"))
     now[0] = 11
     assert store.get("a") is None
-    store.save(Session("c"), REQUEST)
+    store.save(None, Session("c"))
     assert len(store) == 1
     now[0] = 30
     store.evict()
@@ -40,10 +38,10 @@ def test_saving_again_makes_a_session_the_most_recent():
     """Eviction by count drops the least recently saved session first."""
     store = MemorySessionStore(max_sessions=2)
     a, b, c = Session("a"), Session("b"), Session("c")
-    store.save(a, REQUEST)
-    store.save(b, REQUEST)
-    store.save(a, REQUEST)
-    store.save(c, REQUEST)
+    store.save(None, a)
+    store.save(None, b)
+    store.save(None, a)
+    store.save(None, c)
     assert (store.get("a"), store.get("b"), store.get("c")) == (a, None, c)
 
 

@@ -2,27 +2,20 @@
 Attack: tiny webhook requests that make the server replay a huge recorded dialog.
 
 Any process that does not hold a dialog's generator rebuilds it by replaying the recorded
-turns through the script. The README script lemmatises every word of the command at its
-pet question, and an unseen word costs pymorphy3 a fraction of a millisecond; so an attacker
-fills one session's record with turns whose commands are as long as the webhook accepts and
-made of distinct words, then sends small requests of that session, each landing on a
-process that replays it all: a new process, or one that evicted the generator
-(ALICE_MAX_SESSIONS) and whose lemma cache other traffic has pushed the words out of (both
-are simulated here: a store that keeps no generator, and the lemma cache cleared).
+turns; the README script lemmatises every word at its pet question, and an unseen word costs
+pymorphy3 a fraction of a millisecond. So the attacker fills one session's record with turns
+as long as the webhook accepts, of distinct words (at most --fill-bytes, stopping one maximal
+turn short of where the server ends the dialog), then sends small requests of that session,
+each to a process that replays it all: a store that keeps no generator, the lemma cache
+cleared. Prints what was sent, what Redis (BENCH_REDIS_URL) keeps per turn, and the CPU
+seconds of the small requests; asserts nothing. It imports alice from its own checkout:
 
-The fill stops at --fill-bytes of commands, or earlier if the server ends the dialog (a
-budget on the record); the attack session then stops one maximal turn short of that, so
-that the small requests still replay the most the server keeps. Prints what was sent, what
-Redis keeps per turn, and the CPU seconds of the small requests. Not a test; it asserts
-nothing. Run it on a tree to measure that tree (it imports alice from its own checkout):
-
-    .venv/bin/python bench/attacks/alice_cpu.py [--redis URL] [--requests 8]
+    .venv/bin/python bench/attacks/alice_cpu.py [--requests 8]
 """
 
 import argparse
 import io
 import json
-import os
 import random
 import sys
 import time
@@ -40,6 +33,7 @@ from alice.engine.redis_store import RedisSessionStore  # noqa: E402
 from alice.engine.webhook import DEFAULT_MAX_BODY_SIZE, answer_webhook  # noqa: E402
 from alice.scripts import acquaintance  # noqa: E402
 from bench.alice_common import request_body  # noqa: E402
+from bench.common import REDIS_URL, delete_redis_keys  # noqa: E402
 
 LETTERS = "абвгдежзиклмнопрстуфхцчшщэюя"
 # The protocol's own limit on an utterance, which a server may enforce.
@@ -155,17 +149,12 @@ class Attack:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--redis", default=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-    )
     parser.add_argument("--requests", type=int, default=8, help="small requests to send")
-    parser.add_argument(
-        "--fill-bytes", type=int, default=192 * 1024, help="bytes of commands to record at most"
-    )
+    parser.add_argument("--fill-bytes", type=int, default=192 * 1024, help="most to record")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
-    client = redis.Redis.from_url(args.redis)
+    client = redis.Redis.from_url(REDIS_URL)
     prefix = f"attack-{uuid.uuid4().hex[:8]}:"
     attack = Attack(client, prefix, args.seed)
     lemma("кошка")  # the analyzer's dictionaries load once per process: not the attack's cost
@@ -183,9 +172,8 @@ def main() -> None:
         sizes = attack.stored(session_id)
         results = attack.replays(session_id, message_id, args.requests)
     finally:
-        for key in client.scan_iter(match=f"{prefix}*", count=1000):
-            client.delete(key)
         client.close()
+        delete_redis_keys(REDIS_URL, prefix)
 
     big = sizes[3 : 3 + turns]
     total_cpu = sum(cpu for _, cpu in results)

@@ -6,14 +6,14 @@ Every socket on ``/ws/messages/<thread>/`` joins that path's room; a
 ``{"type": "message", "text", "client_id"}`` frame is stamped and broadcast to
 the whole room (the sender's own sockets included, as the real chat does).
 
-    python -m bench.chat.ceiling --port 8200
+    python -m bench.chat.ceiling 8200
 """
 
-import argparse
 import asyncio
 import itertools
 import json
 import signal
+import sys
 from datetime import UTC, datetime
 
 from websockets.asyncio.server import ServerConnection, broadcast, serve
@@ -57,25 +57,21 @@ async def relay(ws: ServerConnection) -> None:
             rooms.pop(path, None)
 
 
-async def main(host: str, port: int) -> None:
+async def main(port: int) -> None:
     stop = asyncio.get_running_loop().create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set_result, None)
     async with serve(
-        relay, host, port, compression=None, ping_interval=None, max_queue=None, backlog=4096
+        relay,
+        "127.0.0.1",
+        port,
+        compression=None,
+        ping_interval=None,
+        max_queue=None,
+        backlog=4096,
     ):
         await stop
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8200)
-    parser.add_argument("--uvloop", action="store_true", help="run on uvloop")
-    args = parser.parse_args()
-    if args.uvloop:
-        import uvloop
-
-        uvloop.run(main(args.host, args.port))
-    else:
-        asyncio.run(main(args.host, args.port))
+    asyncio.run(main(int(sys.argv[1])))

@@ -1,88 +1,70 @@
 """
-Start, watch and stop the servers under test as real processes.
-
-Three kinds, each on P consecutive loopback ports:
-- ``ours``: the project's ASGI app, by default as deploy/cluster.py runs it
-  (uvicorn), or under daphne to compare;
-- ``peer``: the tutorial-style consumer in bench/chat/peer under daphne;
-- ``ceiling``: bench/chat/ceiling.py.
+The servers under test as real processes, each kind on P consecutive loopback ports:
+``ours`` (the project's ASGI app as deploy/cluster.py runs it, uvicorn, or under daphne to
+compare), ``peer`` (bench/chat/peer under daphne) and ``ceiling`` (bench/chat/ceiling.py);
+and the CPU meters around a step.
 """
 
-import os
-import shutil
 import signal
-import subprocess
 import sys
-from collections import Counter
+import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from urllib.parse import urlsplit
 
+from bench import common
+from bench.common import BIN, HOST, RESULTS, cpu_seconds
+from deploy.cluster import server_command
 from deploy.processes import Started, free_ports, signal_group, stop_group, tail
 
-from . import procstat
-from .env import PEER_SETTINGS, PYTHON, RESULTS, ROOT
-
 KINDS = ("ours", "peer", "ceiling")
-# The ASGI server of deploy/cluster.py; ours runs with its exact command line.
-DEPLOYED_SERVER = "uvicorn"
-BIN = Path(PYTHON).parent
-
-
-def ours_available() -> bool:
-    """Whether the project's WebSocket consumer has routes yet."""
-    routing = ROOT / "privatemessages" / "routing.py"
-    consumers = ROOT / "privatemessages" / "consumers.py"
-    return consumers.exists() and "as_asgi" in routing.read_text()
+DEPLOYED_SERVER = "uvicorn"  # deploy/cluster.py's; ours runs with its exact command line
 
 
 def command(kind: str, port: int, server: str) -> list[str]:
     if kind == "ceiling":
-        return [PYTHON, "-m", "bench.chat.ceiling", "--port", str(port)]
+        return [sys.executable, "-m", "bench.chat.ceiling", str(port)]
     if kind == "ours" and server == DEPLOYED_SERVER:
-        from deploy.cluster import server_command
-
-        return server_command("127.0.0.1", port)
-    # ours under daphne (--server daphne), to compare; the peer always.
+        return server_command(HOST, port)
     app = "myproject.asgi:application" if kind == "ours" else "bench.chat.peer.asgi:application"
-    return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "-v", "0", app]
+    return [str(BIN / "daphne"), "-b", HOST, "-p", str(port), "-v", "0", app]
 
 
 @dataclass
 class ServerGroup:
-    """P processes of one kind; use as a context manager (they die on exit)."""
+    """P processes of one kind (the command line's --procs, --server, --ours-env)."""
 
     kind: str
-    procs: int
+    args: object
     env: dict[str, str]
-    server: str = DEPLOYED_SERVER
     ports: list[int] = field(default_factory=list)
     started: list[Started] = field(default_factory=list)
-
-    def __enter__(self) -> "ServerGroup":
-        self.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in self.started]
 
+    @property
+    def command(self) -> str:
+        return " ".join(command(self.kind, self.ports[0], self.server))
+
+    @property
+    def server(self) -> str:
+        return self.args.server if self.kind == "ours" else "daphne"
+
     def start(self, timeout: float = 60.0) -> None:
-        start = {"ours": 18100, "peer": 18200, "ceiling": 18300}[self.kind]
-        self.ports = free_ports(self.procs, start)
-        env = dict(self.env)
+        self.ports = free_ports(
+            self.args.procs, {"ours": 18100, "peer": 18200}.get(self.kind, 18300)
+        )
+        env = self.env | (self.args.ours_env if self.kind == "ours" else {})
         if self.kind == "peer":
-            env["DJANGO_SETTINGS_MODULE"] = PEER_SETTINGS
+            env["DJANGO_SETTINGS_MODULE"] = "bench.chat.peer.settings"
         (RESULTS / "logs").mkdir(parents=True, exist_ok=True)
         try:
-            for port in self.ports:
+            for port in self.ports:  # all at once, then wait for each
                 log = RESULTS / "logs" / f"{self.kind}-{port}.log"
                 log.unlink(missing_ok=True)
                 argv = command(self.kind, port, self.server)
-                process = Started(argv, port=port, log=log, env=env)
-                self.started.append(process.start(ports=[]))  # waited for below
+                self.started.append(Started(argv, port=port, log=log, env=env).start(ports=[]))
             for process in self.started:
                 process.wait_for_port(process.port, timeout)
         except BaseException:
@@ -100,111 +82,44 @@ class ServerGroup:
             stop_group(p.process, 10, signum=None)
         self.started.clear()
 
-    def cpu_seconds(self) -> float:
-        return procstat.total_cpu(self.pids)
-
-    def system_cpu_seconds(self) -> float:
-        """The kernel's share of cpu_seconds() (syscalls, wake-ups)."""
-        return sum(procstat.cpu_split(pid)[1] for pid in self.pids)
-
     def rss_bytes(self) -> int:
-        return sum(procstat.rss_bytes(pid) for pid in self.pids)
+        return common.rss_bytes(*self.pids)
 
     def log_tail(self, lines: int = 20) -> str:
         return "\n".join(f"--- {p.log.name}\n{tail(p.log, lines)}" for p in self.started)
 
 
-class Profiler:
-    """py-spy sampling one server process for a while (collapsed stacks, GIL holder only)."""
+class Meters:
+    """CPU of the servers, this client, Redis and the bench database's backends."""
 
-    def __init__(self, pid: int, seconds: float, output: Path, rate: int = 200) -> None:
-        exe = shutil.which("py-spy", path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-        self.output = output
-        self.proc = None
-        if exe is None:
-            print("py-spy not found: pip install -r bench/requirements.txt", file=sys.stderr)
-            return
-        output.parent.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            [
-                exe,
-                "record",
-                "--pid",
-                str(pid),
-                "--duration",
-                str(max(1, int(seconds))),
-                "--rate",
-                str(rate),
-                "--format",
-                "raw",
-                "--nonblocking",
-                # Only the thread holding the GIL: where the CPU goes, not
-                # where threads wait.
-                "--gil",
-                "--output",
-                str(output),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
+    def __init__(self, group: ServerGroup, env: dict) -> None:
+        self.group, self.db_url = group, env["DATABASE_URL"]
+        self.redis = common.redis_pid(urlsplit(env["REDIS_URL"]).port or 6379)
+
+    def read(self) -> tuple[float, ...]:
+        pids = self.group.pids
+        system = sum(common.cpu_split(pid)[1] for pid in pids)
+        redis = cpu_seconds(self.redis) if self.redis else 0.0
+        return time.perf_counter(), cpu_seconds(*pids), system, common.self_cpu(), redis
+
+    def start(self) -> None:
+        self.db = common.postgres_pids(self.db_url)
+        self.before, self.db_before = self.read(), cpu_seconds(*self.db)
+
+    def stop(self) -> dict:
+        elapsed, server, system, client, redis = (
+            a - b for a, b in zip(self.read(), self.before, strict=True)
         )
-
-    def finish(self, timeout: float = 30) -> dict | None:
-        """Wait for py-spy and return the hottest functions, or None."""
-        if self.proc is None:
-            return None
-        try:
-            _, err = self.proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.communicate()
-            return None
-        if self.proc.returncode != 0 or not self.output.exists():
-            print(f"py-spy failed: {err.decode(errors='replace')[-500:]}", file=sys.stderr)
-            return None
-        return summarize_profile(self.output)
-
-
-def summarize_profile(path: Path, top: int = 20) -> dict:
-    """Return self and inclusive sample shares of the hottest frames in *path*."""
-    own: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
-    total = 0
-    for line in path.read_text(errors="replace").splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not stack or not count.isdigit():
-            continue
-        n = int(count)
-        total += n
-        frames = [_short(f) for f in stack.split(";")]
-        own[frames[-1]] += n
-        for frame in set(frames):
-            inclusive[frame] += n
-    if not total:
-        return {"samples": 0, "self": [], "inclusive": []}
-    return {
-        "samples": total,
-        "self": [(f, round(100 * n / total, 1)) for f, n in own.most_common(top)],
-        "inclusive": [(f, round(100 * n / total, 1)) for f, n in inclusive.most_common(top * 2)],
-        "file": str(path),
-    }
-
-
-def _short(frame: str) -> str:
-    # "func (path/to/module.py:123)" -> "func (module.py)"
-    name, _, where = frame.partition(" (")
-    where = where.rstrip(")")
-    file = where.rsplit(":", 1)[0]
-    parts = Path(file).parts
-    short = "/".join(parts[-2:]) if parts else file
-    return f"{name} ({short})"
-
-
-def server_group(kind: str, args, env: dict[str, str]) -> ServerGroup:
-    """The servers of *kind* as the command line asks (--procs, --server, --ours-env)."""
-    return ServerGroup(
-        kind,
-        args.procs,
-        {**env, **args.ours_env} if kind == "ours" else env,
-        server=args.server if kind == "ours" else "daphne",
-    )
+        return {
+            "elapsed": elapsed,
+            "server_cpu": server,
+            "server_cpu_pct": 100 * server / elapsed,
+            # How much of it the kernel spent (syscalls, thread wake-ups).
+            "server_sys_share": round(system / server, 2) if server else None,
+            "client_cpu_pct": 100 * client / elapsed,
+            # Redis and PostgreSQL are shared with others: indicative only.
+            "redis_cpu_pct": 100 * redis / elapsed if self.redis else None,
+            "db_cpu_pct": 100 * (cpu_seconds(*self.db) - self.db_before) / elapsed
+            if self.db
+            else None,
+        }

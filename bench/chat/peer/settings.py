@@ -16,7 +16,7 @@ INSTALLED_APPS = [
     "channels",
 ]
 MIDDLEWARE: list[str] = []
-ROOT_URLCONF = "bench.chat.peer.urls"
+ROOT_URLCONF = "bench.chat.peer.settings"  # no URLs: urlpatterns below
 ASGI_APPLICATION = "bench.chat.peer.asgi.application"
 
 # The bench database, for the session and user lookups of AuthMiddlewareStack.
@@ -45,3 +45,4 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
 }
+urlpatterns: list = []
