@@ -18,17 +18,20 @@ generator's, and otherwise takes the lock and returns the meta (durable.py, the 
 Any other request costs two: one script takes the lock and reads the meta, another writes
 the turn and frees the lock, only if the lock is still this request's.
 
-A request takes one connection from the client's pool (so the pool's max_connections and
-its check after a fork hold) and runs its scripts on it with redis-py's connection API
-(_Script): the client's per-command path (a pool checkout per command, retries,
-instrumentation) costs more CPU than the round trip itself (bench/alice_replay.py). A
-connection that fails is dropped; the lock is then tried once more on a new one (the script
-takes a lock that already holds its token as taken).
+A request runs its scripts on one connection with redis-py's connection API (_Script). New
+connections come from the client's pool, so its max_connections holds; between requests the
+store keeps them checked out, in a list of its own, because a checkout from the pool per
+request (its lock, and a poll of the socket) cut the webhook's requests/s under concurrency
+(bench/README.md, "Alice over HTTP"). The list is dropped in a forked child, which must not
+share its parent's sockets. A connection that fails goes back to the pool closed; the lock is
+then tried once more on another (the script takes a lock that already holds its token as
+taken).
 """
 
 import hashlib
 import json
 import math
+import os
 import time
 from functools import cache
 from typing import Any, NoReturn
@@ -218,6 +221,10 @@ class RedisSessionStore(DurableSessionStore):
         self.client = client
         self.key_prefix = key_prefix
         self.lock_ttl = lock_ttl
+        # Connections between requests, most recently used last (list operations are
+        # atomic), and the process they belong to.
+        self._idle: list[Connection] = []
+        self._idle_pid = os.getpid()
 
     @classmethod
     def options_from_settings(cls, settings: Any) -> dict[str, Any]:
@@ -335,18 +342,27 @@ class RedisSessionStore(DurableSessionStore):
         raise exc
 
     def _take(self) -> Connection:
-        """Return a connection from the client's pool, for one request."""
+        """Return a kept connection, or a new one from the client's pool, for one request."""
+        if self._idle_pid != os.getpid():
+            # A forked child: the kept connections are its parent's sockets.
+            self._idle, self._idle_pid = [], os.getpid()
+        try:
+            return self._idle.pop()
+        except IndexError:
+            pass
         try:
             return self.client.connection_pool.get_connection()
         except redis.RedisError as exc:
             raise SessionStoreError(f"Redis: {exc}") from exc
 
     def _give_back(self, connection: Connection, error: BaseException | None) -> None:
-        """Return *connection* to the pool, closed if an error may have left it unusable."""
+        """Keep *connection* for another request, or close it if an error left it unusable."""
         if error is not None and not isinstance(error, (SessionBusy, redis.ResponseError)):
-            # A reply may still be on its way: the pool must not hand it out as it is.
+            # A reply may still be on its way: never reuse the connection as it is.
             connection.disconnect()
-        self.client.connection_pool.release(connection)
+            self.client.connection_pool.release(connection)
+            return
+        self._idle.append(connection)
 
     def _read(self, session_id: str) -> Session | None:
         try:
