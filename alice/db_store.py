@@ -156,7 +156,7 @@ class DatabaseSessionStore(DurableSessionStore):
             elif not connection.features.has_select_for_update:
                 # SQLite: write first, so that the transaction holds the write lock before it
                 # reads (a read first would pin a snapshot another writer can invalidate).
-                cursor.execute(sql["touch"], key)
+                self._touch_within(cursor, sql["touch"], key, timeout)
             now = self._now(connection)
             cursor.execute(sql["lock"], [now, *key])
             row = cursor.fetchone()
@@ -167,6 +167,23 @@ class DatabaseSessionStore(DurableSessionStore):
                 cursor.execute(sql["lock"], [now, *key])
                 row = cursor.fetchone()
         return row
+
+    @staticmethod
+    def _touch_within(cursor: Any, statement: str, key: list[str], timeout: float | None) -> None:
+        """
+        Run *statement* (SQLite's write lock) waiting at most *timeout* for another writer:
+        SQLite waits the connection's busy_timeout, so set it for this statement only.
+        """
+        if timeout is None:
+            cursor.execute(statement, key)
+            return
+        cursor.execute("PRAGMA busy_timeout")
+        previous = cursor.fetchone()[0]
+        cursor.execute(f"PRAGMA busy_timeout = {max(1, math.ceil(timeout * 1000))}")
+        try:
+            cursor.execute(statement, key)
+        finally:
+            cursor.execute(f"PRAGMA busy_timeout = {int(previous)}")
 
     def _write(self, handle: Handle, session: Session, record: str | None) -> None:
         assert isinstance(handle, _DbHandle)

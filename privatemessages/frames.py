@@ -5,11 +5,10 @@ JSON of a frame, and the ``error`` frames of docs/protocol.md.
 
 import json
 
+from .models import is_valid_id
+
 # What parse returns for text that is not JSON.
 NOT_JSON = object()
-
-# The largest id a bigint column holds.
-_MAX_ID = 2**63 - 1
 
 
 class FrameError(Exception):
@@ -46,7 +45,7 @@ def client_id_of(frame: object) -> str | None:
 def sync_after(frame: dict) -> int:
     """Return the id a ``sync`` frame asks for the messages after; refuse a bad one."""
     after = frame.get("after", 0)
-    if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= _MAX_ID:
+    if not (is_valid_id(after) or (type(after) is int and after == 0)):
         raise FrameError("invalid_sync", "after должен быть целым числом не меньше 0.")
     return after
 

@@ -15,7 +15,6 @@ import pytest
 import redis
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
 from django.test.utils import override_settings
 
 from alice import recorded, say
@@ -27,18 +26,12 @@ from alice.scripts import acquaintance, guess_number
 from alice.testing import DialogClient
 from alice.tests import skills
 
-from .conftest import skip_unless_ci
 from .test_engine import request_for, run_together, text_of
 
 
 @pytest.fixture
 def concurrent_backend(backend):
-    """The backend, for tests with several connections at once (not SQLite)."""
-    if backend.kind == "database" and connection.vendor == "sqlite":
-        skip_unless_ci(
-            "SQLite locks the whole file and waits out busy_timeout rather than the store's "
-            "lock timeout: concurrent connections on SQLite are tested by test_servers.py"
-        )
+    """The backend, for tests with several connections at once."""
     return backend
 
 

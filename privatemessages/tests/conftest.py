@@ -4,10 +4,13 @@ import itertools
 from html.parser import HTMLParser
 
 import pytest
+from django.db import connections
 from django.test import Client
 
 from privatemessages.models import Message, Thread
 from privatemessages.services import message_create, thread_get_or_create_for_pair
+from privatemessages.tests.browser_fixtures import CHROMIUM, CHROMIUM_ARGS
+from privatemessages.tests.servers import ServerProcess, free_port, server_env
 
 PASSWORD = "test-password-123"
 
@@ -132,3 +135,44 @@ class ElementIndex(HTMLParser):
 @pytest.fixture
 def parse_html():
     return lambda response: ElementIndex(response.content.decode())
+
+
+@pytest.fixture
+def start_servers(transactional_db, tmp_path):
+    """
+    Return ``start(count=1, port=None, **env)``: that many ASGI processes sharing
+    this test's data (on *port* for one), running; all are stopped at teardown.
+    """
+    started: list[ServerProcess] = []
+
+    def start(count: int = 1, port: int | None = None, **env: str) -> list[ServerProcess]:
+        ports = [port] if port is not None else [free_port() for _ in range(count)]
+        servers = [ServerProcess(p, tmp_path, server_env(**env)) for p in ports]
+        started.extend(servers)
+        for server in servers:
+            server.start()
+        return servers
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread, and Django then
+    # refuses ORM calls from it; the test's ORM calls are plain sync code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        browser.close()
+        # ORM calls under Playwright's loop open their own connection (Django
+        # keys connections by async context): close it, or it outlives the test
+        # database.
+        connections.close_all()

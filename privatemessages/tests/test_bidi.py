@@ -5,20 +5,21 @@ cannot reorder the page around them: each such element is isolated, on the
 server-rendered pages and in the lines the scripts draw live.
 """
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 from django.conf import settings
-from django.db import connection, connections
 
 from privatemessages import services
+from privatemessages.tests.browser_fixtures import (
+    CHROMIUM,
+    WAIT,
+    in_thread,
+)
 from privatemessages.tests.realtime_fixtures import (
     make_rt_user,
     needs_programs,
     needs_real_services,
     session_cookie,
 )
-from privatemessages.tests.servers import ServerProcess, free_port, server_env
 
 RLO = "\u202e"
 # Elements that show text people wrote, and the isolation each must have.
@@ -63,10 +64,6 @@ def test_the_thread_list_marks_written_text_dir_auto(anna_client, rlo_partner, p
 # In a real browser
 
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-WAIT = 15_000
-
 # How the page draws each element: its computed unicode-bidi and dir attribute.
 ISOLATION = """selector => [...document.querySelectorAll(selector)].map(element => [
   getComputedStyle(element).unicodeBidi, element.getAttribute("dir"),
@@ -79,25 +76,9 @@ TIME_AFTER_AUTHOR = """() => [...document.querySelectorAll("#message-list li.mes
 })"""
 
 
-def in_thread(function, **kwargs):
-    """Call *function* off Playwright's event loop, where a broadcast cannot run."""
-
-    def call():
-        try:
-            return function(**kwargs)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(call).result(timeout=30)
-
-
 @pytest.fixture
-def server(transactional_db, tmp_path):
-    server = ServerProcess(free_port(), tmp_path, server_env())
-    server.start()
-    yield server
-    server.stop()
+def server(start_servers):
+    return start_servers()[0]
 
 
 @pytest.fixture
@@ -106,26 +87,16 @@ def reader(transactional_db):
 
 
 @pytest.fixture
-def page(server, reader, monkeypatch):
+def page(server, reader, browser):
     """A Chromium page of the site, logged in as *reader*."""
-    from playwright.sync_api import sync_playwright
-
-    # The test's own ORM calls run under Playwright's event loop.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     name, value = session_cookie(reader).split("=", 1)
     assert name == settings.SESSION_COOKIE_NAME
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        context = browser.new_context(
-            base_url=server.http_url, locale="ru-RU", timezone_id="Europe/Moscow"
-        )
-        context.set_default_timeout(WAIT)
-        context.add_cookies([{"name": name, "value": value, "url": server.http_url}])
-        yield context.new_page()
-        browser.close()
-        connections.close_all()
+    context = browser.new_context(
+        base_url=server.http_url, locale="ru-RU", timezone_id="Europe/Moscow"
+    )
+    context.set_default_timeout(WAIT)
+    context.add_cookies([{"name": name, "value": value, "url": server.http_url}])
+    return context.new_page()
 
 
 def isolation(page, selector: str) -> list[list]:

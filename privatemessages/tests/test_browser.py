@@ -10,17 +10,21 @@ what they need, except under CI.
 """
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connection
 from django.utils.text import Truncator
 
 from privatemessages import selectors, services
 from privatemessages.models import Message
 from privatemessages.plural import ru_plural
+from privatemessages.tests.browser_fixtures import (
+    CHROMIUM,
+    WAIT,
+    in_thread,
+)
 from privatemessages.tests.realtime_fixtures import (
     PASSWORD,
     make_rt_user,
@@ -34,8 +38,6 @@ from privatemessages.tests.servers import (
     free_port,
     server_env,
 )
-
-CHROMIUM = "/usr/bin/chromium"
 
 pytestmark = [
     pytest.mark.browser,
@@ -53,9 +55,6 @@ def needs_cluster(test):
 
 REAL_SERVICES = bool(settings.REDIS_URL) and connection.vendor == "postgresql"
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-# Milliseconds: generous for a loaded CI machine.
-WAIT = 15_000
 
 HOSTILE = (
     '<img src=x onerror="window.__pwned=(window.__pwned||0)+1"><script>window.__pwned=1</script>'
@@ -86,26 +85,6 @@ def site(transactional_db, tmp_path):
     server.start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread, and Django then
-    # refuses ORM calls from it; the test's ORM calls are plain sync code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
-        # ORM calls under Playwright's loop open their own connection (Django
-        # keys connections by async context): close it, or it outlives the test
-        # database.
-        connections.close_all()
 
 
 @pytest.fixture
@@ -172,22 +151,6 @@ class Person:
             assert page.evaluate("window.__pwned") is None
             assert page.locator("#message-list img, #message-list script").count() == 0
         assert self.problems == []
-
-
-def in_thread(function, **kwargs):
-    """
-    Call *function* in a worker thread: Playwright's event loop runs in this
-    one, and a message's broadcast (async_to_sync) cannot run inside it.
-    """
-
-    def call():
-        try:
-            return function(**kwargs)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(call).result(timeout=30)
 
 
 def expected_time(message: Message, zone: str) -> str:

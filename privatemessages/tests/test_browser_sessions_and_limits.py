@@ -7,14 +7,9 @@ import re
 
 import pytest
 
-from privatemessages.tests.realtime_fixtures import PASSWORD, make_rt_user
-from privatemessages.tests.servers import ServerProcess, free_port, server_env
-from privatemessages.tests.test_browser import (  # noqa: F401 (fixtures)
-    CHROMIUM,
-    Person,
-    browser,
-    needs_programs,
-)
+from privatemessages.tests.browser_fixtures import CHROMIUM
+from privatemessages.tests.realtime_fixtures import PASSWORD, make_rt_user, needs_programs
+from privatemessages.tests.test_browser import Person
 
 pytestmark = [
     pytest.mark.browser,
@@ -25,17 +20,14 @@ pytestmark = [
 
 
 @pytest.fixture
-def one_socket_site(transactional_db, tmp_path):
+def one_socket_site(start_servers):
     """One server process that lets a user have one socket open."""
-    server = ServerProcess(free_port(), tmp_path, server_env(PRIVATEMESSAGES_USER_MAX_SOCKETS="1"))
-    server.start()
-    yield server
-    server.stop()
+    return start_servers(PRIVATEMESSAGES_USER_MAX_SOCKETS="1")[0]
 
 
 def test_a_tab_too_many_waits_long_and_logging_out_ends_the_other_tab(
     one_socket_site,
-    browser,  # noqa: F811 (the fixture imported above)
+    browser,
 ):
     """The second chat tab is refused (4429): it says why and waits 15 s or more before
     trying again. Logging out in it ends the first tab's socket too (4401): that tab asks

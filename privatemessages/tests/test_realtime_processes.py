@@ -21,7 +21,7 @@ from privatemessages.tests.realtime_fixtures import (
     needs_real_services,
     session_cookie,
 )
-from privatemessages.tests.servers import Cluster, ServerProcess, free_port, server_env
+from privatemessages.tests.servers import Cluster, free_port, server_env
 
 pytestmark = [
     pytest.mark.servers,
@@ -31,21 +31,6 @@ pytestmark = [
 
 # The load here is the test's, not an abuser's: lift the per-socket limit.
 UNLIMITED = {"PRIVATEMESSAGES_WS_RATE": "100000", "PRIVATEMESSAGES_WS_BURST": "100000"}
-
-
-@pytest.fixture
-def start_server(transactional_db, tmp_path):
-    """Return ``start(port=None)``: a running ASGI process, stopped at teardown."""
-    started: list[ServerProcess] = []
-
-    def start(port: int | None = None) -> ServerProcess:
-        server = ServerProcess(port or free_port(), tmp_path, server_env(**UNLIMITED))
-        started.append(server)
-        return server.start()
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 @pytest.fixture
@@ -90,8 +75,8 @@ async def _check(clients, thread, texts_by_sender):
         assert chat.pending == {}
 
 
-async def test_messages_cross_two_processes_exactly_once_in_order(pair, start_server):
-    one, two = start_server(), start_server()
+async def test_messages_cross_two_processes_exactly_once_in_order(pair, start_servers):
+    one, two = start_servers(2, **UNLIMITED)
     anna, boris = client(one, pair, "anna"), client(two, pair, "boris")
     try:
         await anna.wait_for(lambda c: c.connects, 20)
@@ -118,10 +103,10 @@ async def test_messages_cross_two_processes_exactly_once_in_order(pair, start_se
         await boris.stop()
 
 
-async def test_restarting_a_process_loses_and_duplicates_nothing(pair, start_server):
-    one = start_server()
+async def test_restarting_a_process_loses_and_duplicates_nothing(pair, start_servers):
+    (one,) = start_servers(**UNLIMITED)
     two_port = free_port()
-    two = start_server(two_port)
+    (two,) = start_servers(port=two_port, **UNLIMITED)
     anna = client(one, pair, "anna", resync_every=2)
     boris = client(two, pair, "boris", min_delay=0.1, max_delay=0.5, resync_every=2)
     try:

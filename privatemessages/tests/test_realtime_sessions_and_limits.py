@@ -25,30 +25,13 @@ from privatemessages.tests.realtime_fixtures import (
     needs_real_services,
     session_cookie,
 )
-from privatemessages.tests.servers import ServerProcess, free_port, server_env
+from privatemessages.tests.servers import ServerProcess
 
 pytestmark = [
     pytest.mark.servers,
     pytest.mark.django_db(transaction=True),
     needs_real_services(),
 ]
-
-
-@pytest.fixture
-def start_servers(transactional_db, tmp_path):
-    """Return ``start(count, **env)``: that many ASGI processes, stopped at teardown."""
-    started: list[ServerProcess] = []
-
-    def start(count: int, **env: str) -> list[ServerProcess]:
-        servers = [ServerProcess(free_port(), tmp_path, server_env(**env)) for _ in range(count)]
-        started.extend(servers)
-        for server in servers:
-            server.start()
-        return servers
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 @pytest.fixture
