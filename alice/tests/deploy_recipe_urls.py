@@ -13,7 +13,10 @@ from alice.views import webhook_view
 # Longer than the recipe's proxy_read_timeout (deploy/alice/nginx.conf.template).
 SLOW_SECONDS = 6.5
 
-late = Skill("alice.tests.deploy_recipe_urls.late")
+# Waits for the store past nginx's timeout too: on SQLite (the embedded defaults) one slow
+# dialog holds the database's one write lock, and the other must still reach nginx's 504,
+# not give up on the store first.
+late = Skill("alice.tests.deploy_recipe_urls.late", lock_timeout=2 * SLOW_SECONDS)
 
 
 @late.script
