@@ -52,8 +52,9 @@ clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
 
 ## Chat benchmarks (see bench/README.md): ours, the stock Channels relay and a plain
-## websockets relay under the same load client, then the pages. Needs PostgreSQL and
-## Redis on loopback. Smoke run: make bench-chat BENCH_CHAT_ARGS=--quick BENCH_PAGES_ARGS=--quick
+## websockets relay under the same load client (mix, delivery path), ours with idle tabs,
+## then the pages. Needs PostgreSQL and Redis on loopback.
+## Smoke run: make bench-chat BENCH_CHAT_ARGS=--quick BENCH_PAGES_ARGS=--quick
 .PHONY: bench-chat
 bench-chat: install-dev
 	$(BIN)/python -m bench.chat $(BENCH_CHAT_ARGS)
@@ -73,10 +74,9 @@ cluster: demo-users
 	$(BIN)/python deploy/cluster.py --processes $(N) --base-port $(BASE_PORT) \
 		--host $(HOST) --port $(CLUSTER_PORT) --no-migrate $(CLUSTER_ARGS)
 
-## Alice benchmark (bench/README.md, "Alice over HTTP"): the webhook over HTTP against
-## alice_scripts and a trivial endpoint (about 4 minutes; with Redis on loopback the durable
-## store too). Where the time goes:
-##   make bench-alice BENCH_ALICE_HTTP_ARGS="--profile 10"
+## Alice benchmark (bench/README.md, "Alice over HTTP"): the webhook over HTTP, in memory
+## and on Redis (needed on loopback), against alice_scripts and a trivial endpoint (about
+## 4 minutes). Shorter: make bench-alice BENCH_ALICE_HTTP_ARGS="--rounds 1 --levels 16"
 .PHONY: bench-alice
 bench-alice: $(VENV)/.installed-bench-alice
 	$(BIN)/python bench/alice_http.py $(BENCH_ALICE_HTTP_ARGS)

@@ -1,11 +1,9 @@
 """
-What the Alice benchmarks share: the README dialog and its requests, alice_scripts itself,
-the servers under test and the HTTP load client.
+What the Alice benchmarks share: the README dialog and its requests, the servers under test
+(the webhook, alice_scripts and a trivial endpoint) and the HTTP load client.
 
-alice_scripts 0.2.post1 is the original engine measured against. It imports pymorphy2, which
-calls ``inspect.getargspec``, gone in Python 3.11: ``alice_scripts_skill()`` adds it back
-(bench only) before importing it. Gunicorn serves that skill with
-``gunicorn 'bench.alice_common:alice_scripts_skill()'``.
+alice_scripts 0.2.post1 is the original engine measured against; its pymorphy2 calls
+``inspect.getargspec`` (gone in Python 3.11), which ``alice_scripts_skill()`` adds back.
 """
 
 import asyncio
@@ -33,24 +31,17 @@ DEPLOYED_APP = "myproject.wsgi:application"
 APPS = {
     "webhook": DEPLOYED_APP,
     "alice_scripts": "bench.alice_common:alice_scripts_skill()",
-    "trivial": "bench.alice_http_wsgi:trivial",
+    "trivial": "bench.alice_common:trivial",
 }
-STORES = {
-    "memory": "alice.engine.storage.MemorySessionStore",
-    "redis": "alice.engine.redis_store.RedisSessionStore",
-    "db": "alice.db_store.DatabaseSessionStore",
-}
-WITHOUT_ENV = ("REDIS_URL", "REDIS_KEY_PREFIX", "DATABASE_URL", "ALICE_SESSION_STORE")
-PLACEHOLDER = "@SESSION@"
-
+MEMORY_STORE = "alice.engine.storage.MemorySessionStore"
 # The README example as this project serves it; alice_scripts runs the same file, but for
 # its import line, so that both engines answer one script.
 README_SCRIPT_PATH = ROOT / "alice" / "scripts" / "acquaintance.py"
 PROJECT_IMPORT = "from alice import Skill, request, say, suggest"
-
 # (command, original_utterance) of each turn, as Alice sends them.
 TURNS = [("", ""), ("саша", "Саша."), ("25", "25"), ("обожаю кошечек", "Обожаю кошечек")]
 FINAL_TEXT = "Рада познакомиться, саша! Когда вам исполнится 26, я могу подарить котёнка!"
+TRIVIAL_BODY = b'{"response":{"text":"ok","end_session":false},"version":"1.0"}'
 
 
 def request_body(session_id: str, message_id: int, command: str, utterance: str) -> bytes:
@@ -68,18 +59,9 @@ def request_body(session_id: str, message_id: int, command: str, utterance: str)
     return json.dumps(data, ensure_ascii=False).encode()
 
 
-def dialogs(prefix: str, count: int) -> list[list[bytes]]:
-    """Return *count* dialogs of encoded requests, each in a session of its own."""
-    return [
-        [request_body(f"{prefix}-{n:08d}", i, *turn) for i, turn in enumerate(TURNS)]
-        for n in range(count)
-    ]
-
-
 @cache
 def alice_scripts_skill() -> Any:
     """Return the README script on alice_scripts: a Flask app (a WSGI application)."""
-    # pymorphy2 (which alice_scripts imports) calls inspect.getargspec, gone in Python 3.11.
     if not hasattr(inspect, "getargspec"):
         inspect.getargspec = lambda func: inspect.getfullargspec(func)[:4]  # type: ignore[attr-defined]
     module = types.ModuleType("readme_on_alice_scripts")
@@ -93,12 +75,21 @@ def alice_scripts_skill() -> Any:
     return module.skill
 
 
+def trivial(environ: dict, start_response) -> list[bytes]:
+    """The ceiling: read the body, answer a constant protocol response (plain WSGI)."""
+    environ["wsgi.input"].read()
+    headers = [("Content-Type", "application/json"), ("Content-Length", str(len(TRIVIAL_BODY)))]
+    start_response("200 OK", headers)
+    return [TRIVIAL_BODY]
+
+
 def production_env(**extra: str) -> dict[str, str]:
     """As a production webhook runs: DEBUG off, HTTPS left to the proxy, no Redis or database."""
-    env = {k: v for k, v in os.environ.items() if k not in WITHOUT_ENV}
-    env.update(DEBUG="0", SECRET_KEY=os.urandom(32).hex(), ALLOWED_HOSTS=HOST)
-    env.update(SECURE_SSL_REDIRECT="0", LOG_LEVEL="WARNING")
-    return env | {"DJANGO_SETTINGS_MODULE": "myproject.settings"} | extra
+    without = ("REDIS_URL", "REDIS_KEY_PREFIX", "DATABASE_URL", "ALICE_SESSION_STORE")
+    env = {k: v for k, v in os.environ.items() if k not in without}
+    env.update(DEBUG="0", SECRET_KEY=os.urandom(32).hex(), ALLOWED_HOSTS=HOST, LOG_LEVEL="WARNING")
+    env.update(SECURE_SSL_REDIRECT="0", DJANGO_SETTINGS_MODULE="myproject.settings")
+    return env | extra
 
 
 # The load client (its own process: python -m bench.alice_common '<json>').
@@ -110,9 +101,7 @@ class Connection(asyncio.Protocol):
     def __init__(self) -> None:
         import httptools
 
-        self.parser = httptools.HttpResponseParser(self)
-        self.body: list[bytes] = []
-        self.waiter: asyncio.Future | None = None
+        self.parser, self.body, self.waiter = httptools.HttpResponseParser(self), [], None
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -147,20 +136,19 @@ async def run_client(config: dict[str, Any]) -> dict[str, Any]:
     """
     loop, ports, path = asyncio.get_running_loop(), config["ports"], config["path"]
     head = f"POST {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n"
-    templates = [request_body(PLACEHOLDER, i, *turn) for i, turn in enumerate(TURNS)]
-    latencies: list[int] = []
-    counts = Counter()
+    templates = [request_body("@SESSION@", i, *turn) for i, turn in enumerate(TURNS)]
+    latencies, counts, clock = [], Counter(), time.perf_counter_ns
 
     async def connect(port: int) -> Connection:
         return (await loop.create_connection(Connection, HOST, port))[1]
 
     async def sessions(index: int, conns: list[Connection]) -> None:
-        clock, dialog = time.perf_counter_ns, 0
+        dialog = 0
         while clock() < deadline:
             session_id = f"{config['prefix']}-{index:04d}-{dialog:06d}".encode()
             dialog += 1
             for i, template in enumerate(templates):
-                body = template.replace(PLACEHOLDER.encode(), session_id)
+                body = template.replace(b"@SESSION@", session_id)
                 data = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
                 slot, t0 = i % len(ports), clock()
                 try:
@@ -174,7 +162,6 @@ async def run_client(config: dict[str, Any]) -> dict[str, Any]:
                 latencies.append((clock() - t0) // 1000)
                 if status != 200:
                     counts["errors"] += 1
-                    counts[f"status_{status}"] += 1
                     break
             else:
                 counts["dialogs"] += 1
@@ -185,27 +172,18 @@ async def run_client(config: dict[str, Any]) -> dict[str, Any]:
             conn.transport.close()
 
     conns = [await asyncio.gather(*map(connect, ports)) for _ in range(config["concurrency"])]
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    started = time.perf_counter_ns()
+    usage, started = resource.getrusage(resource.RUSAGE_SELF), clock()
     deadline = started + int(config["seconds"] * 1e9)
     tasks = (sessions(i, list(c)) for i, c in enumerate(conns))
     await asyncio.wait_for(asyncio.gather(*tasks), config["seconds"] + 30)
     used = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "requests": len(latencies),
-        "elapsed": (time.perf_counter_ns() - started) / 1e9,
+        "elapsed": (clock() - started) / 1e9,
         "client_cpu": used.ru_utime + used.ru_stime - usage.ru_utime - usage.ru_stime,
         "latencies_us": latencies,
         **counts,
     }
-
-
-def client_main(config: dict[str, Any]) -> None:
-    if config.get("cpu") is not None:
-        os.sched_setaffinity(0, {config["cpu"]})
-    # To a file, not stdout: a result of a few hundred kilobytes written to the pipe came
-    # back cut at a 32 KiB boundary now and then.
-    Path(config["output"]).write_text(json.dumps(common.run_async(run_client(config))))
 
 
 # The servers.
@@ -216,34 +194,27 @@ class Server(Started):
 
     SPEC = re.compile(r"(webhook|alice_scripts|trivial)(?::(memory|redis|db))?(?:@(\d+|granian))?")
 
-    def __init__(self, spec: str, env: Callable[[str | None], dict], cpu=None, threads=8):
+    def __init__(self, spec: str, env: Callable[[str | None], dict]):
         match = self.SPEC.fullmatch(spec)
         if not match or (match[2] and match[1] != "webhook"):
             raise SystemExit(f"unknown target {spec!r}: kind[:store][@granian|threads]")
-        self.spec, self.kind = spec, match[1]
+        self.spec, self.kind, port = spec, match[1], free_port()
         self.store = match[2] or ("memory" if self.kind == "webhook" else None)
         # The webhook and its ceiling run as deployed (granian); alice_scripts as its README
         # deploys it (gunicorn).
-        self.server = match[3] or ("granian" if self.kind != "alice_scripts" else str(threads))
+        server = match[3] or ("granian" if self.kind != "alice_scripts" else "8")
         self.path = "/alice/" if self.kind == "webhook" else "/"
-        slug = re.sub(r"[^\w+-]", "-", spec)
-        self.slug, port = slug, free_port()
-        pin = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
-        log = RESULTS / "logs" / f"alice-http-{slug}-{time.strftime('%Y%m%d-%H%M%S')}.log"
-        command, env = self.argv(port), env(self.store)
-        super().__init__(command, port=port, log=log, env=env, preexec_fn=pin)
-
-    def argv(self, port: int) -> list[str]:
-        app = APPS[self.kind]
-        if self.server == "granian":  # deploy/alice/cluster.py's, with this target's app
+        self.slug = re.sub(r"[^\w+-]", "-", spec)
+        if server == "granian":  # deploy/alice/cluster.py's, with this target's app
             command = server_command(port, threads=DEFAULT_THREADS)
-            command[command.index(DEPLOYED_APP)] = app
-            return command
-        return [
-            *(str(common.BIN / "gunicorn"), app, "--bind", f"{HOST}:{port}", "--workers", "1"),
-            *("-k", "gthread", "--threads", self.server),
-            *("--log-level", "warning", "--error-logfile", "-"),
-        ]
+            command[command.index(DEPLOYED_APP)] = APPS[self.kind]
+        else:
+            command = [str(common.BIN / "gunicorn"), APPS[self.kind], "--bind", f"{HOST}:{port}"]
+            command += ["--workers", "1", "-k", "gthread", "--threads", server]
+            command += ["--log-level", "warning", "--error-logfile", "-"]
+        log = RESULTS / "logs" / f"alice-http-{self.slug}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(command, port=port, log=log, env=env(self.store))
 
     def cpu_seconds(self) -> float:
         return common.cpu_seconds(*common.tree(self.pid))
@@ -257,24 +228,30 @@ class Server(Started):
         return done.stdout.strip() if done.returncode == 0 else f"? {done.stderr[-200:]}"
 
 
-def run_load(
-    servers: list[Server], concurrency: int, seconds: float, prefix: str, cpu: int | None = None
-) -> dict[str, Any]:
-    """Drive *servers* (a round robin, with several) from a client process."""
+def run_load(servers: list, concurrency: int, seconds: float, prefix: str, strict=False):
+    """Drive *servers* (a round robin, with several) from a client process; *strict*: stop
+    at the first failed request or wrong dialog."""
     output = RESULTS / "logs" / f"client-{os.getpid()}.json"
-    config = {"ports": [s.port for s in servers], "path": servers[0].path, "cpu": cpu}
-    config |= {"concurrency": concurrency, "seconds": seconds, "prefix": prefix}
-    config |= {"check": servers[0].kind != "trivial", "output": str(output)}
+    config = {"ports": [s.port for s in servers], "path": servers[0].path, "prefix": prefix}
+    config |= {"concurrency": concurrency, "seconds": seconds, "output": str(output)}
+    config["check"] = servers[0].kind != "trivial"
     before = sum(s.cpu_seconds() for s in servers)
     command = [sys.executable, "-m", "bench.alice_common", json.dumps(config)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=seconds + 60)
     server_cpu = sum(s.cpu_seconds() for s in servers) - before
     if done.returncode != 0:
         raise SystemExit(f"client against {servers[0].spec} failed:\n{done.stderr}")
-    result = json.loads(output.read_text())
+    result = json.loads(output.read_text()) | {"server_cpu": server_cpu}
     output.unlink()
-    return result | {"server_cpu": server_cpu}
+    failed = not result["requests"] or result.get("errors") or result.get("bad_dialogs")
+    if strict and failed:
+        result.pop("latencies_us")
+        raise SystemExit(f"{servers[0].spec} fails: {result}\n{servers[0].log_tail(20)}")
+    return result
 
 
 if __name__ == "__main__":
-    client_main(json.loads(sys.argv[1]))
+    # The result to a file, not stdout: a few hundred kilobytes written to the pipe came back
+    # cut at a 32 KiB boundary now and then.
+    config = json.loads(sys.argv[1])
+    Path(config["output"]).write_text(json.dumps(common.run_async(run_client(config))))

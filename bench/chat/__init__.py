@@ -1,5 +1,1 @@
-"""
-Chat benchmarks: the project's WebSocket chat next to a stock Channels relay
-(the peer) and a plain ``websockets`` relay (the ceiling), driven by one load
-client in the same run. See bench/README.md.
-"""
+"""The chat benchmarks: ``python -m bench.chat [all|mix|delivery|idle]``. See bench/README.md."""

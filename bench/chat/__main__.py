@@ -1,6 +1,6 @@
 """
-Run the chat benchmarks: ``python -m bench.chat [all|mix|delivery] [flags]``. Each prints a
-table and one JSON line, and saves the JSON in bench/results/. See bench/README.md.
+Run the chat benchmarks: ``python -m bench.chat [all|mix|delivery|idle] [flags]``. Each prints
+a table and one JSON line, and saves the JSON in bench/results/. See bench/README.md.
 """
 
 import argparse
@@ -10,54 +10,51 @@ import time
 
 from bench.common import create_database, delete_redis_keys, run_async, save
 
-from . import delivery, env, mix
+from . import delivery, fixtures, idle, mix
 from .client import LoadClient
-from .servers import DEPLOYED_SERVER, KINDS, ServerGroup
+from .servers import KINDS, ServerGroup
+
+WORKLOADS = {"mix": mix, "delivery": delivery, "idle": idle}
 
 
 def parse_args(argv: list[str] | None):
     p = argparse.ArgumentParser(prog="python -m bench.chat", description=__doc__)
-    p.add_argument("workload", nargs="?", default="all", choices=["all", "mix", "delivery"])
+    p.add_argument("workload", nargs="?", default="all", choices=["all", *WORKLOADS])
     p.add_argument("--quick", action="store_true", help="small and short (smoke test)")
     p.add_argument("--procs", type=int, default=2, help="server processes per server (2)")
-    p.add_argument("--servers", default=",".join(KINDS), help="which, comma-separated")
-    p.add_argument(
-        "--server",
-        choices=["uvicorn", "daphne"],
-        default=DEPLOYED_SERVER,
-        help="ASGI server for ours (the peer always runs under daphne)",
-    )
-    p.add_argument("--ours-env", action="append", default=[], metavar="NAME=VALUE")
-    p.add_argument("--profile", action="store_true", help="py-spy our first server process")
-    mix.add_arguments(p)
-    delivery.add_arguments(p)
+    p.add_argument("--servers", help="comma-separated (default: all three; idle: ours)")
+    ladder = p.add_argument_group("chat mix")
+    ladder.add_argument("--users", type=int, help="users, two per thread (default 1000)")
+    ladder.add_argument("--rates", help="ladder of total offered messages/s, comma-separated")
+    ladder.add_argument("--step-seconds", type=float, help="sending time per step (default 5)")
+    ladder.add_argument("--drain", type=float, default=5.0, help="max wait after a step")
+    ladder.add_argument("--retries", type=int, default=1, help="reruns of an unclean step")
+    path = p.add_argument_group("delivery path and idle tabs")
+    path.add_argument("--tabs", type=int, help="sockets open (default 1000)")
+    path.add_argument("--rate", type=float, default=2.0, help="delivery: messages/s sent")
+    path.add_argument("--seconds", type=float, help="delivery: sending (10), idle: idle (30)")
+    path.add_argument("--heartbeat", type=float, default=idle.HEARTBEAT, help="idle: 0: none")
     args = p.parse_args(argv)
-    args.ours_env = dict(item.split("=", 1) for item in args.ours_env)
-    args.kinds = [k.strip() for k in args.servers.split(",") if k.strip()]
-    if set(args.kinds) - set(KINDS):
-        p.error(f"unknown servers: {', '.join(sorted(set(args.kinds) - set(KINDS)))}")
+    if set(args.servers.split(",") if args.servers else []) - set(KINDS):
+        p.error(f"--servers: of {', '.join(KINDS)}")
     return args
 
 
-async def run(workload, args, bench_env: dict, data: dict) -> dict:
-    """Run *workload* against each server in turn; keep the others' results if one fails."""
-    results = {
-        "workload": f"chat-{workload.__name__.rsplit('.', 1)[-1]}",
-        "date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-        "cores": os.cpu_count(),
-        "loadavg_start": os.getloadavg(),
-        "params": {"procs": args.procs, "server": args.server, "ours_env": args.ours_env}
-        | workload.params(args),
-        "servers": {},
-    }
-    for kind in args.kinds:
+async def run(name: str, args, env: dict, data: dict) -> dict:
+    """Run workload *name* against each server in turn; keep the others' results if one fails."""
+    workload = WORKLOADS[name]
+    kinds = args.servers.split(",") if args.servers else ["ours"] if name == "idle" else KINDS
+    results = {"workload": f"chat-{name}", "cores": os.cpu_count()}
+    results |= {"date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
+    results["params"] = {key: value for key, value in vars(args).items() if value is not None}
+    results |= {"loadavg_start": os.getloadavg(), "servers": {}}
+    for kind in kinds:
         print(f"== {results['workload']}: {kind} ({args.procs} procs)", flush=True)
-        group, client = ServerGroup(kind, args, bench_env), LoadClient()
-        out = results["servers"][kind] = {"kind": kind, "procs": args.procs}
+        group, client = ServerGroup(kind, args.procs, env), LoadClient(kind)
+        out = results["servers"][kind] = {"kind": kind}
         try:
             group.start()
-            out["command"] = group.command
-            out |= await workload.run_server(kind, args, bench_env, data, group, client)
+            out |= await workload.run_server(kind, args, env, data, group, client)
         except Exception as exc:
             out["error"] = repr(exc)
             print(f"[{kind}] failed: {exc!r}", flush=True)
@@ -65,26 +62,27 @@ async def run(workload, args, bench_env: dict, data: dict) -> dict:
             await client.close()
             group.stop()
     results["loadavg_end"] = os.getloadavg()
-    workload.summarize(results)
+    if hasattr(workload, "summarize"):
+        workload.summarize(results)
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    bench_env = env.activate()
-    create_database(bench_env)
+    env = fixtures.activate()
+    create_database(env)
     import django
 
     django.setup()
-    print(f"Redis prefix {bench_env['REDIS_KEY_PREFIX']}, database {bench_env['DATABASE_URL']}")
+    print(f"Redis prefix {env['REDIS_KEY_PREFIX']}, database {env['DATABASE_URL']}")
     try:
-        for workload in [mix, delivery] if args.workload == "all" else [globals()[args.workload]]:
-            results = run_async(run(workload, args, bench_env, workload.prepare(args)))
-            workload.print_tables(results)
+        for name in WORKLOADS if args.workload == "all" else [args.workload]:
+            results = run_async(run(name, args, env, WORKLOADS[name].prepare(args)))
+            WORKLOADS[name].print_tables(results)
             save(results["workload"], results)
     finally:
-        deleted = delete_redis_keys(bench_env["REDIS_URL"], bench_env["REDIS_KEY_PREFIX"])
-        print(f"deleted {deleted} Redis keys under {bench_env['REDIS_KEY_PREFIX']}")
+        deleted = delete_redis_keys(env["REDIS_URL"], env["REDIS_KEY_PREFIX"])
+        print(f"deleted {deleted} Redis keys under {env['REDIS_KEY_PREFIX']}")
     return 0
 
 

@@ -1,12 +1,7 @@
 """
-The ceiling: a plain asyncio ``websockets`` relay speaking the chat's wire
-protocol, with no Django, no authentication, no persistence and no broker.
-
-Every socket on ``/ws/messages/<thread>/`` joins that path's room; a
-``{"type": "message", "text", "client_id"}`` frame is stamped and broadcast to
-the whole room (the sender's own sockets included, as the real chat does).
-
-    python -m bench.chat.ceiling 8200
+The ceiling: a plain asyncio ``websockets`` relay of the chat's wire protocol, with no Django,
+authentication, persistence or broker. A ``{"type": "message"}`` frame on
+``/ws/messages/<thread>/`` is stamped and sent to every socket of that path, the sender's too.
 """
 
 import asyncio
@@ -23,13 +18,10 @@ ids = itertools.count(1)
 
 
 async def relay(ws: ServerConnection) -> None:
-    path = ws.request.path
-    parts = path.strip("/").split("/")
+    parts = ws.request.path.strip("/").split("/")
     if len(parts) != 3 or parts[:2] != ["ws", "messages"] or not parts[2].isdigit():
-        await ws.close(4404, "not found")
-        return
-    thread = int(parts[2])
-    room = rooms.setdefault(path, set())
+        return await ws.close(4404, "not found")
+    room = rooms.setdefault(ws.request.path, set())
     room.add(ws)
     try:
         async for raw in ws:
@@ -37,39 +29,21 @@ async def relay(ws: ServerConnection) -> None:
                 data = json.loads(raw)
             except ValueError:
                 continue
-            if not isinstance(data, dict) or data.get("type") != "message":
-                continue
-            frame = json.dumps(
-                {
-                    "type": "message",
-                    "id": next(ids),
-                    "thread": thread,
-                    "sender": "",
-                    "text": data.get("text", ""),
-                    "created": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
-                    "client_id": data.get("client_id"),
-                }
-            )
-            broadcast(room, frame)
+            if isinstance(data, dict) and data.get("type") == "message":
+                created = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+                frame = {"type": "message", "id": next(ids), "thread": int(parts[2])}
+                frame |= {"sender": "", "text": data.get("text", ""), "created": created}
+                broadcast(room, json.dumps(frame | {"client_id": data.get("client_id")}))
     finally:
         room.discard(ws)
-        if not room:
-            rooms.pop(path, None)
 
 
 async def main(port: int) -> None:
     stop = asyncio.get_running_loop().create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set_result, None)
-    async with serve(
-        relay,
-        "127.0.0.1",
-        port,
-        compression=None,
-        ping_interval=None,
-        max_queue=None,
-        backlog=4096,
-    ):
+    options = {"compression": None, "ping_interval": None, "max_queue": None, "backlog": 4096}
+    async with serve(relay, "127.0.0.1", port, **options):
         await stop
 
 

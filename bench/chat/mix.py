@@ -1,7 +1,6 @@
 """
-Workloads 1-3, the chat mix: U users in U/2 two-person threads, one socket each, every user
-sending at a fixed rate, the rate laddered up; against ours, the peer and the ceiling in turn
-with the same client.
+The chat mix: U users in U/2 two-person threads, one socket each, every user sending at a
+fixed rate, the rate laddered up; against ours, the peer and the ceiling in turn.
 """
 
 import asyncio
@@ -9,10 +8,10 @@ import random
 
 from asgiref.sync import sync_to_async
 
-from bench.common import RESULTS, Profiler, fmt, print_profile, ratio, table
+from bench.common import fmt, ratio, table
 
-from . import env as fixtures
-from .client import connect_all
+from . import fixtures
+from .client import connect_all, print_notes
 from .servers import Meters
 
 # Doubling from a rate every server here sustains; each server stops climbing after its
@@ -21,117 +20,79 @@ DEFAULT_RATES = [5, 10, 25, 50, 100, 200, 400, 800, 1600, 3200, 6400]
 P99_LIMIT_MS = 100.0
 SATURATED_MS = 500.0  # past this p99 a step counts as saturated (see marginal_cpu)
 COLUMNS = [
-    *(("rate", "target/s"), ("attempt", "try"), ("per_user", "per user/s")),
-    *(("offered", "offered/s"), ("persisted", "saved/s"), ("delivered", "delivered/s")),
-    *(("frames", "frames/s"), ("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("lost", "lost")),
-    *(("duplicated", "dup"), ("errors", "errors"), ("server_cpu_pct", "srv CPU%")),
-    *(("server_sys_share", "sys"), ("cpu_us_per_msg", "µs/msg"), ("redis_cpu_pct", "redis%")),
-    *(("db_cpu_pct", "pg%"), ("rss_kb_per_conn", "KB/conn"), ("client_cpu_pct", "client%")),
-    ("clean", "clean"),
+    *(("rate", "target/s"), ("attempt", "try"), ("offered", "offered/s")),
+    *(("persisted", "saved/s"), ("delivered", "delivered/s"), ("frames", "frames/s")),
+    *(("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("lost", "lost"), ("duplicated", "dup")),
+    *(("errors", "errors"), ("server_cpu_pct", "srv CPU%"), ("server_sys_share", "sys")),
+    *(("cpu_us_per_msg", "µs/msg"), ("db_xact_per_s", "db xact/s")),
+    *(("redis_cmd_per_s", "redis cmd/s"), ("rss_kb_per_conn", "KB/conn")),
+    *(("client_cpu_pct", "client%"), ("clean", "clean")),
 ]
 
 
-def add_arguments(parser) -> None:
-    group = parser.add_argument_group("chat mix (workloads 1-3)")
-    group.add_argument("--users", type=int, help="users, two per thread (default 1000)")
-    group.add_argument("--rates", help="ladder of total offered messages/s, comma-separated")
-    group.add_argument("--step-seconds", type=float, help="sending time per step (default 5)")
-    group.add_argument("--drain", type=float, default=5.0, help="max wait after a step")
-    group.add_argument("--retries", type=int, default=1, help="reruns of an unclean step")
-    group.add_argument("--keep-going", action="store_true", help="climb past an unclean step")
-
-
 def prepare(args) -> dict:
-    args.users = (args.users or (200 if args.quick else 1000)) + (args.users or 0) % 2
     rates = [float(r) for r in args.rates.split(",")] if args.rates else DEFAULT_RATES
     args.rate_list = rates[:8] if args.quick and not args.rates else rates
     args.step_seconds = args.step_seconds or (3.0 if args.quick else 5.0)
-    users = fixtures.bench_users(args.users)
-    return {"users": users, "threads": fixtures.pair_threads(users)}
+    keys, threads = fixtures.pairs(args.users or (200 if args.quick else 1000), "bench_u")
+    return {"keys": keys, "threads": threads}
 
 
-def params(args) -> dict:
-    return {"users": args.users, "rates": args.rate_list, "step_seconds": args.step_seconds}
+def count_saved(threads: list[int]) -> int:
+    from privatemessages.models import Message
+
+    return Message.objects.filter(thread_id__in=threads).count()
 
 
-def targets_for(kind: str, ports: list[int], data: dict, seed: int = 1) -> list[tuple]:
+def targets_for(kind: str, ports: list[int], data: dict) -> list[tuple]:
     """
     One target per user, partners adjacent (2k, 2k+1). Ours and the peer get the ports
     round-robin in a shuffled order, so about half the pairs span two processes; the
     ceiling has no broker, so a thread's sockets share a port.
     """
-    order = list(range(len(data["users"])))
-    random.Random(seed).shuffle(order)
-    position = {user: n for n, user in enumerate(order)}
-    users, threads = data["users"], data["threads"]
+    order = list(range(len(data["keys"])))
+    random.Random(1).shuffle(order)
+    position, threads = {user: n for n, user in enumerate(order)}, data["threads"]
     return [
-        (
-            ports[(i // 2 if kind == "ceiling" else position[i]) % len(ports)],
-            threads[i // 2],
-            u.session_key,
-        )
-        for i, u in enumerate(users)
+        (ports[(i // 2 if kind == "ceiling" else position[i]) % len(ports)], threads[i // 2], key)
+        for i, key in enumerate(data["keys"])
     ]
 
 
 async def run_server(kind: str, args, env: dict, data: dict, group, client) -> dict:
     """Connect every user, climb the ladder; return the results."""
     rss_fresh = group.rss_bytes()
-    out = await connect_all(client, group, targets_for(kind, group.ports, data), kind)
-    out["rss_mb_fresh"], out["steps"] = round(rss_fresh / 2**20, 1), []
+    out = await connect_all(client, group, targets_for(kind, group.ports, data))
+    out["steps"] = []
     senders = [index for index in client.sockets if index ^ 1 in client.sockets]
     if not senders:
         raise RuntimeError("no pair connected: " + group.log_tail())
-    meters, closed_before = Meters(group, env), client.closed
+    meters, closed_before, saved = Meters(group), client.closed, sync_to_async(count_saved)
     index = attempt = 1
-    while index <= len(args.rate_list):
+    while index <= len(args.rate_list) and group.alive():
         rate = args.rate_list[index - 1]
-        if not group.alive():
-            out["error"] = "a server process died: " + group.log_tail()
-            break
         stats = client.begin_step(len(out["steps"]))
-        id0 = await sync_to_async(fixtures.latest_message_id)() if kind == "ours" else 0
-        spy = None
-        if args.profile and kind == "ours":
-            output = RESULTS / f"pyspy-{kind}-{int(rate)}-{attempt}.txt"
-            spy = Profiler(group.pids[0], args.step_seconds, output)
+        saved_before = await saved(data["threads"]) if kind == "ours" else 0
         meters.start()
         sent = await client.send_at_rate(senders, rate=rate, seconds=args.step_seconds)
         expected = sent["sent"] - sent["failed"]
         await client.drain(expected, timeout=args.drain)
         m, send_s = meters.stop(), sent["elapsed"]
-        delivered, frames = len(stats.received), sum(stats.frames.values())
-        row = {
-            "rate": rate,
-            "attempt": attempt,
-            "per_user": round(rate / len(senders), 2),
-            "sent": sent["sent"],
-            "offered": sent["sent"] / send_s,
-            "delivered": delivered / send_s,
-            "frames": frames / send_s,
-            **stats.figures(),
-            "lost": expected - delivered + sent["failed"],
-            "disconnects": client.closed - closed_before,
-            "cpu_us_per_msg": 1e6 * m["server_cpu"] / max(1, sent["sent"]),
-            "cpu_us_per_frame": 1e6 * m["server_cpu"] / max(1, frames),
-            # Growth since the servers started, per open socket.
-            "rss_kb_per_conn": (group.rss_bytes() - rss_fresh) / max(1, client.open_count) / 1024,
-            **m,
-        }
+        delivered, frames = len(stats.received), stats.frames.total()
+        row = {"rate": rate, "attempt": attempt, "sent": sent["sent"]}
+        row |= {"offered": sent["sent"] / send_s, "delivered": delivered / send_s}
+        row |= {"frames": frames / send_s, **stats.figures(), **m}
+        row["lost"] = expected - delivered + sent["failed"]
+        row["disconnects"] = client.closed - closed_before
+        row["cpu_us_per_msg"] = 1e6 * m["server_cpu"] / max(1, sent["sent"])
+        # Growth since the servers started, per open socket.
+        row["rss_kb_per_conn"] = (group.rss_bytes() - rss_fresh) / len(client.sockets) / 1024
         if kind == "ours":
-            saved = await sync_to_async(fixtures.messages_since)(id0, data["threads"])
-            row["persisted"], row["unsaved"] = saved / send_s, sent["sent"] - saved
-        if spy:
-            row["profile"] = spy.finish()
-        row["clean"] = (
-            (row["p99_ms"] or 1e9) < P99_LIMIT_MS
-            and row["lost"]
-            == row["duplicated"]
-            == row["disconnects"]
-            == row.get("unsaved", 0)
-            == 0
-            and row["offered"] >= 0.95 * rate
-        )
+            persisted = await saved(data["threads"]) - saved_before
+            row["persisted"], row["unsaved"] = persisted / send_s, sent["sent"] - persisted
+        faults = row["lost"], row["duplicated"], row["disconnects"], row.get("unsaved", 0)
+        row["clean"] = (row["p99_ms"] or 1e9) < P99_LIMIT_MS and not any(faults)
+        row["clean"] &= row["offered"] >= 0.95 * rate
         if row["lost"] > 0:
             # Let a backlog clear before the next step; what still arrives was late, not lost.
             await client.drain(expected, timeout=15)
@@ -139,12 +100,14 @@ async def run_server(kind: str, args, env: dict, data: dict, group, client) -> d
         out["steps"].append(row)
         print(f"[{kind}] " + ", ".join(f"{h} {fmt(row.get(k))}" for k, h in COLUMNS), flush=True)
         await asyncio.sleep(0.5)
-        if row["clean"] or args.keep_going:
+        if row["clean"]:
             index, attempt = index + 1, 1
         elif attempt <= args.retries:
             attempt += 1  # one noisy moment on a shared machine should not end the ladder
         else:
             break
+    if not group.alive():
+        out["error"] = "a server process died: " + group.log_tail()
     clean = [s["rate"] for s in out["steps"] if s["clean"]]
     out["best_clean_rate"] = max(clean, default=0)
     out["ladder_top_reached"] = bool(clean) and max(clean) == max(args.rate_list)
@@ -178,10 +141,9 @@ def summarize(results: dict) -> None:
     cost = {k: v.get("marginal_cpu_us_per_msg") for k, v in servers.items()}
     results["marginal_cpu_us_per_msg"] = cost
     results["ratios"] = {
-        "ours_to_peer": ratio(best.get("ours"), best.get("peer")),
-        "ours_to_ceiling": ratio(best.get("ours"), best.get("ceiling")),
-        "cpu_per_msg_ours_to_peer": ratio(cost.get("ours"), cost.get("peer")),
-        "cpu_per_msg_ours_to_ceiling": ratio(cost.get("ours"), cost.get("ceiling")),
+        f"{name}ours_to_{other}": ratio(figures.get("ours"), figures.get(other))
+        for name, figures in (("", best), ("cpu_per_msg_", cost))
+        for other in ("peer", "ceiling")
     }
 
 
@@ -191,25 +153,11 @@ def print_tables(results: dict) -> None:
             f"\nchat mix — {kind} (idle RSS {res.get('rss_kb_per_idle_socket')} KB/socket, "
             f"{res.get('sockets')} sockets, connect {res.get('connect_seconds')} s)"
         )
-        if res.get("connect_errors"):
-            print(
-                f"  handshake errors {res['connect_errors']}, retries {res['connect_retries']}, "
-                f"given up {res['connect_failures']}"
-            )
-        if res.get("error"):
-            print(f"  error: {res['error'][:2000]}")
-        if res.get("steps"):
-            print(table(res["steps"], COLUMNS))
+        print_notes(kind, res)
+        print(table(res.get("steps", []), COLUMNS))
         top = " (top of the ladder: raise --rates)" if res.get("ladder_top_reached") else ""
         print(f"  highest clean rate: {res.get('best_clean_rate')} msg/s{top}")
         print(f"  server CPU per extra message: {res.get('marginal_cpu_us_per_msg')} µs")
-        for step in [s for s in res.get("steps", []) if s.get("profile")][-1:]:
-            print_profile(f"{kind} at {step['rate']:.0f} msg/s", step["profile"])
-    r = results["ratios"]
-    print(
-        f"\nhighest clean rate: {results['best_clean_rate']}; "
-        f"ours/peer {r['ours_to_peer']}, ours/ceiling {r['ours_to_ceiling']}\n"
-        f"server CPU per extra message (µs): {results['marginal_cpu_us_per_msg']}; "
-        f"ours/peer {r['cpu_per_msg_ours_to_peer']}, "
-        f"ours/ceiling {r['cpu_per_msg_ours_to_ceiling']}"
-    )
+    print(f"\nhighest clean rate: {results['best_clean_rate']}")
+    print(f"server CPU per extra message (µs): {results['marginal_cpu_us_per_msg']}")
+    print(f"ratios: {results['ratios']}")

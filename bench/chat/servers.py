@@ -1,86 +1,62 @@
 """
-The servers under test as real processes, each kind on P consecutive loopback ports:
-``ours`` (the project's ASGI app as deploy/cluster.py runs it, uvicorn, or under daphne to
-compare), ``peer`` (bench/chat/peer under daphne) and ``ceiling`` (bench/chat/ceiling.py);
-and the CPU meters around a step.
+The servers under test, each kind as P processes on consecutive loopback ports: ``ours`` (the
+project as deploy/cluster.py runs it), ``peer`` (bench/chat/peer.py under daphne) and
+``ceiling`` (bench/chat/ceiling.py); and the meters read around a step.
 """
 
+import os
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from collections import Counter
 
 from bench import common
-from bench.common import BIN, HOST, RESULTS, cpu_seconds
 from deploy.cluster import server_command
-from deploy.processes import Started, free_ports, signal_group, stop_group, tail
+from deploy.processes import Started, free_ports, signal_group, tail
 
 KINDS = ("ours", "peer", "ceiling")
-DEPLOYED_SERVER = "uvicorn"  # deploy/cluster.py's; ours runs with its exact command line
 
 
-def command(kind: str, port: int, server: str) -> list[str]:
-    if kind == "ceiling":
-        return [sys.executable, "-m", "bench.chat.ceiling", str(port)]
-    if kind == "ours" and server == DEPLOYED_SERVER:
-        return server_command(HOST, port)
-    app = "myproject.asgi:application" if kind == "ours" else "bench.chat.peer.asgi:application"
-    return [str(BIN / "daphne"), "-b", HOST, "-p", str(port), "-v", "0", app]
-
-
-@dataclass
 class ServerGroup:
-    """P processes of one kind (the command line's --procs, --server, --ours-env)."""
+    def __init__(self, kind: str, procs: int, env: dict[str, str]) -> None:
+        self.kind, self.started = kind, []
+        self.ports = free_ports(procs, {"ours": 18100, "peer": 18200}.get(kind, 18300))
+        if kind == "peer":
+            env = env | {"DJANGO_SETTINGS_MODULE": "bench.chat.peer"}
+        self.env = env
 
-    kind: str
-    args: object
-    env: dict[str, str]
-    ports: list[int] = field(default_factory=list)
-    started: list[Started] = field(default_factory=list)
+    def command(self, port: int) -> list[str]:
+        if self.kind == "ours":
+            return server_command(common.HOST, port)
+        if self.kind == "peer":
+            daphne = [str(common.BIN / "daphne"), "-b", common.HOST, "-v", "0"]
+            return [*daphne, "-p", str(port), "bench.chat.peer:application"]
+        return [sys.executable, "-m", "bench.chat.ceiling", str(port)]
+
+    def start(self) -> None:
+        """Start every process at once, then wait for each to listen."""
+        (common.RESULTS / "logs").mkdir(parents=True, exist_ok=True)
+        for port in self.ports:
+            log = common.RESULTS / "logs" / f"{self.kind}-{port}.log"
+            log.unlink(missing_ok=True)
+            process = Started(self.command(port), port=port, log=log, env=self.env)
+            self.started.append(process.start(ports=[]))
+        for process in self.started:
+            process.wait_for_port(process.port, 60)
+
+    def stop(self) -> None:
+        for process in self.started:  # all at once, then wait for each
+            if process.running():
+                signal_group(process.pid, signal.SIGTERM)
+        for process in self.started:
+            process.stop(10, signum=None)
 
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in self.started]
 
-    @property
-    def command(self) -> str:
-        return " ".join(command(self.kind, self.ports[0], self.server))
-
-    @property
-    def server(self) -> str:
-        return self.args.server if self.kind == "ours" else "daphne"
-
-    def start(self, timeout: float = 60.0) -> None:
-        self.ports = free_ports(
-            self.args.procs, {"ours": 18100, "peer": 18200}.get(self.kind, 18300)
-        )
-        env = self.env | (self.args.ours_env if self.kind == "ours" else {})
-        if self.kind == "peer":
-            env["DJANGO_SETTINGS_MODULE"] = "bench.chat.peer.settings"
-        (RESULTS / "logs").mkdir(parents=True, exist_ok=True)
-        try:
-            for port in self.ports:  # all at once, then wait for each
-                log = RESULTS / "logs" / f"{self.kind}-{port}.log"
-                log.unlink(missing_ok=True)
-                argv = command(self.kind, port, self.server)
-                self.started.append(Started(argv, port=port, log=log, env=env).start(ports=[]))
-            for process in self.started:
-                process.wait_for_port(process.port, timeout)
-        except BaseException:
-            self.stop()
-            raise
-
     def alive(self) -> bool:
         return all(p.running() for p in self.started)
-
-    def stop(self) -> None:
-        for p in self.started:  # all at once, then wait for each
-            if p.running():
-                signal_group(p.pid, signal.SIGTERM)
-        for p in self.started:
-            stop_group(p.process, 10, signum=None)
-        self.started.clear()
 
     def rss_bytes(self) -> int:
         return common.rss_bytes(*self.pids)
@@ -89,27 +65,44 @@ class ServerGroup:
         return "\n".join(f"--- {p.log.name}\n{tail(p.log, lines)}" for p in self.started)
 
 
+def counters(env: dict[str, str]) -> Counter:
+    """
+    The bench database's transactions so far (pg_stat_database: commits + rollbacks; a
+    backend reports its own within a second of a busy one, ten of an idle one) and Redis's
+    commands by name (INFO commandstats: the whole server's, shared with anyone else).
+    """
+    import psycopg
+    import redis
+
+    query = "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s"
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+        found = Counter({"db_xacts": conn.execute(query, [conn.info.dbname]).fetchone()[0]})
+    with redis.Redis.from_url(env["REDIS_URL"]) as client:
+        stats = client.info("commandstats")
+    return found + Counter({name[8:]: s["calls"] for name, s in stats.items()})  # cmdstat_
+
+
 class Meters:
-    """CPU of the servers, this client, Redis and the bench database's backends."""
+    """The servers' CPU, this client's, and the bench database's and Redis's work."""
 
-    def __init__(self, group: ServerGroup, env: dict) -> None:
-        self.group, self.db_url = group, env["DATABASE_URL"]
-        self.redis = common.redis_pid(urlsplit(env["REDIS_URL"]).port or 6379)
+    def __init__(self, group: ServerGroup) -> None:
+        self.group = group
 
-    def read(self) -> tuple[float, ...]:
-        pids = self.group.pids
+    def read(self) -> tuple:
+        times, pids = os.times(), self.group.pids
         system = sum(common.cpu_split(pid)[1] for pid in pids)
-        redis = cpu_seconds(self.redis) if self.redis else 0.0
-        return time.perf_counter(), cpu_seconds(*pids), system, common.self_cpu(), redis
+        cpu = common.cpu_seconds(*pids), system, times.user + times.system
+        return time.perf_counter(), cpu, counters(self.group.env)
 
     def start(self) -> None:
-        self.db = common.postgres_pids(self.db_url)
-        self.before, self.db_before = self.read(), cpu_seconds(*self.db)
+        self.before = self.read()
 
     def stop(self) -> dict:
-        elapsed, server, system, client, redis = (
-            a - b for a, b in zip(self.read(), self.before, strict=True)
-        )
+        (now, cpu, counted), (then, cpu_then, counted_then) = self.read(), self.before
+        elapsed = now - then
+        server, system, client = (a - b for a, b in zip(cpu, cpu_then, strict=True))
+        redis = counted - counted_then
+        db = redis.pop("db_xacts", 0) - 1  # the reading's own transaction
         return {
             "elapsed": elapsed,
             "server_cpu": server,
@@ -117,9 +110,7 @@ class Meters:
             # How much of it the kernel spent (syscalls, thread wake-ups).
             "server_sys_share": round(system / server, 2) if server else None,
             "client_cpu_pct": 100 * client / elapsed,
-            # Redis and PostgreSQL are shared with others: indicative only.
-            "redis_cpu_pct": 100 * redis / elapsed if self.redis else None,
-            "db_cpu_pct": 100 * (cpu_seconds(*self.db) - self.db_before) / elapsed
-            if self.db
-            else None,
+            "db_xact_per_s": db / elapsed,
+            "redis_cmd_per_s": redis.total() / elapsed,
+            "redis_top_per_s": {k: round(n / elapsed, 1) for k, n in redis.most_common(5)},
         }
