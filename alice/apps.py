@@ -6,6 +6,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from alice.engine import morphology
+from alice.engine.deadline import DEFAULT_DEADLINE, set_default_deadline
 from alice.engine.storage import SessionStore, set_default_store
 
 
@@ -17,6 +18,7 @@ class AliceConfig(AppConfig):
         # Skills are created at import time by scripts that know nothing of settings: tell
         # the engine how to build their stores once settings are ready.
         set_default_store(store_from_settings)
+        set_default_deadline(deadline_from_settings(settings))
         # Load the dictionaries at start, not in the first user's request (nor in each
         # worker a server forks after loading the app).
         morphology.warm_up()
@@ -34,3 +36,8 @@ def store_from_settings(*, namespace: str, **options: Any) -> SessionStore:
         return backend.from_settings(settings, namespace=namespace, **options)
     except ValueError as exc:
         raise ImproperlyConfigured(f"ALICE_SESSION_STORE is {backend.__name__}: {exc}") from exc
+
+
+def deadline_from_settings(settings: Any) -> float:
+    """Return ALICE_DEADLINE, the seconds a turn may take; the engine holds the default."""
+    return float(getattr(settings, "ALICE_DEADLINE", DEFAULT_DEADLINE))

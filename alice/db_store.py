@@ -8,7 +8,8 @@ script, writes a DialogTurn and the row, and commits. Processes on a shared Post
 serialise each session and nothing else; on SQLite, processes of one machine take turns.
 
 The statements of a request are SQL written here, through Django's cursor: building them
-with the ORM cost about ten times their round trip to the database (bench/alice_replay.py).
+with the ORM cost several times their round trip to the database (bench/README.md,
+"Finished comparisons").
 """
 
 import datetime

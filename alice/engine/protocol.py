@@ -165,11 +165,26 @@ def validate_request(data: Any, *, source: str | None = None) -> dict[str, Any]:
     return data
 
 
+# The fields of an answer that go beside ``response``: Dialogs ignores them inside it.
+TOP_LEVEL_FIELDS = ("session_state", "user_state_update", "application_state", "analytics")
+_TOP_LEVEL = frozenset(TOP_LEVEL_FIELDS)
+
+
 def build_response(content: dict[str, Any], version: str = "1.0") -> dict[str, Any]:
     """
-    Return the protocol response around *content*.
+    Return the protocol response around *content*: the fields of ``response``, and the
+    top-level ones (states, analytics) beside it.
 
     The request's ``session`` is not echoed back: the protocol does not ask for it and it
     carries the user's ``access_token``.
     """
-    return {"response": content, "version": version}
+    if _TOP_LEVEL.isdisjoint(content):
+        return {"response": content, "version": version}
+    answer: dict[str, Any] = {
+        "response": {key: value for key, value in content.items() if key not in TOP_LEVEL_FIELDS}
+    }
+    for key in TOP_LEVEL_FIELDS:
+        if key in content:
+            answer[key] = content[key]
+    answer["version"] = version
+    return answer

@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
+from .deadline import DeadlineExceeded, call_before
 from .request import Request
 from .response import fit_response
 from .storage import Turn
@@ -35,9 +36,11 @@ T = TypeVar("T")
 # ones, which only a client that is not Alice sends, are not kept)...
 _BODY_FIELDS = ("command", "original_utterance", "type", "payload", "markup", "show_type")
 _NLU_FIELDS = ("tokens", "entities", "intents")
-# ...and of the session, what changes from one request to the next. The rest of a request
-# (the session's ids, the user with the access_token, meta, state, version) is the same
-# throughout a session: a replay takes it from the request being answered.
+# ...and of the session, what changes from one request to the next (with the location,
+# when shared, and whether the account is linked). The rest of a request (the session's
+# ids, the user with the access_token, meta, version) is the same throughout a session: a
+# replay takes it from the request being answered. The state is recorded when the turn
+# read it.
 _SESSION_FIELDS = ("message_id", "new")
 
 _MISSING = object()
@@ -60,7 +63,9 @@ def recorded(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
     made again: the value it returned the first time is returned instead. Wrap in it what a
     script reads from outside the request (the time, random numbers, a database lookup) and
     what has effects (sending a message), so that a replay sees the same values and repeats
-    no effects. The value is stored with the turn as JSON, and comes back as JSON gives it
+    no effects. Past the turn's deadline (Skill's ``deadline``) the call is left to finish
+    on its worker thread and the turn is abandoned (deadline.py). The value is stored with
+    the turn as JSON, and comes back as JSON gives it
     (a tuple as a list) on the live run as well; anything JSON cannot hold is a TypeError.
     """
     turn = current_turn()
@@ -77,7 +82,14 @@ def recorded(function: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         # confirm it (which may end the turn) before reaching outside, which is not undone.
         confirm, turn.confirm = turn.confirm, None
         confirm()
-    value = function(*args, **kwargs)
+    if turn.deadline is None:
+        value = function(*args, **kwargs)
+    else:
+        try:
+            value = call_before(turn.deadline, function, *args, **kwargs)
+        except DeadlineExceeded:
+            turn.abandoned = True
+            raise
     try:
         text = json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
@@ -95,14 +107,29 @@ def _pick(data: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
 
 
 def recordable(current: Request) -> dict[str, Any]:
-    """Return what a turn keeps of *current*: ``{"request": ..., "session": ...}``, the
-    parts a replay cannot take from a later request of the session (no access_token)."""
+    """
+    Return what a turn keeps of *current*: ``{"request": ..., "session": ...}`` and, when
+    the script read it, the ``state``: the parts a replay cannot take from a later request
+    of the session. Of the user, only whether the account was linked (``authorized``): the
+    access_token never is kept.
+    """
     body = current["request"]
     record = _pick(body, _BODY_FIELDS)
     nlu = body.get("nlu")
     if isinstance(nlu, dict):
         record["nlu"] = _pick(nlu, _NLU_FIELDS)
-    return {"request": record, "session": _pick(current["session"], _SESSION_FIELDS)}
+    session = current["session"]
+    kept = _pick(session, _SESSION_FIELDS)
+    if "location" in session:
+        kept["location"] = session["location"]
+    if current.is_authorized:
+        kept["authorized"] = True
+    turn = {"request": record, "session": kept}
+    if current.state_read:
+        # Only a turn that read it: the state may be kilobytes, and most scripts keep
+        # theirs in the generator.
+        turn["state"] = current.get("state") or {}
+    return turn
 
 
 def replayed_request(record: dict[str, Any], current: dict[str, Any]) -> Request:
@@ -110,8 +137,19 @@ def replayed_request(record: dict[str, Any], current: dict[str, Any]) -> Request
     being answered, which gives what is the same throughout the session."""
     data = dict(current)
     data["request"] = record["request"]
-    data["session"] = {**current["session"], **record["session"]}
-    return Request(data)
+    recorded_session = record["session"]
+    session = {**current["session"], **recorded_session}
+    authorized = session.pop("authorized", False)
+    if "location" not in recorded_session:
+        session.pop("location", None)
+    user = session.get("user")
+    if not authorized and isinstance(user, dict) and "access_token" in user:
+        # The turn was answered for a user without a linked account: so is its replay.
+        session["user"] = {key: value for key, value in user.items() if key != "access_token"}
+    data["session"] = session
+    if "state" in record:
+        data["state"] = record["state"]
+    return Request(data, authorized=authorized)
 
 
 def response_digest(content: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ from contextvars import Token
 from typing import Any, cast
 
 from .morphology import lemma
+from .request_types import UTTERANCE_TYPES, Entities, Intents, Meta, State
 from .turn import TurnContext, activate_turn, current_turn, deactivate_turn, turn_seed
 
 __all__ = ["Request", "request", "turn_seed"]
@@ -22,8 +23,13 @@ class Request(dict):
     which nothing changes afterwards.
     """
 
-    def __init__(self, data: dict[str, Any]) -> None:
+    def __init__(self, data: dict[str, Any], *, authorized: bool | None = None) -> None:
+        """*authorized* overrides what the session says: a replayed turn's request says what
+        the turn's live request said (see is_authorized)."""
         super().__init__(data)
+        self._authorized = authorized
+        # Whether the script read request.state: the turn then records the state.
+        self.state_read = False
         body = self.get("request") or {}
         self._body: dict[str, Any] = body
         command = body.get("command")
@@ -72,8 +78,57 @@ class Request(dict):
 
     @property
     def type(self) -> str:
-        """Return the request type: SimpleUtterance, ButtonPressed or Show.Pull."""
+        """Return the request type, one of RequestType's values."""
         return self._body.get("type") or "SimpleUtterance"
+
+    @property
+    def is_event(self) -> bool:
+        """Return whether the request is an event (AudioPlayer.*, Show.Pull, ...) rather
+        than something the user said or tapped."""
+        return self.type not in UTTERANCE_TYPES
+
+    @property
+    def intents(self) -> Intents:
+        """Return the intents Alice's NLU recognised, by name (see Intents)."""
+        return Intents.parse((self._body.get("nlu") or {}).get("intents"))
+
+    @property
+    def meta(self) -> Meta:
+        """Return the device's locale, time zone and interfaces."""
+        return Meta.parse(self.get("meta"))
+
+    @property
+    def state(self) -> State:
+        """Return the session, user and application states Dialogs sent back. A turn that
+        reads it records it, so that its replay reads the same."""
+        self.state_read = True
+        return State.parse(self.get("state"))
+
+    @property
+    def location(self) -> dict[str, Any] | None:
+        """Return the user's location (``lat``, ``lon``, ``accuracy``) when they shared it
+        (after request_geolocation() and a Geolocation.Allowed), else None."""
+        return self["session"].get("location")
+
+    @property
+    def is_authorized(self) -> bool:
+        """
+        Return whether the user has linked their account (the request carries an access
+        token). Replay-safe: on a replay, it is what the turn's live request said, recorded
+        with the turn (the token itself never is).
+        """
+        if self._authorized is not None:
+            return self._authorized
+        return bool((self["session"].get("user") or {}).get("access_token"))
+
+    @property
+    def access_token(self) -> str | None:
+        """
+        Return the OAuth token of a linked account, from the request being answered (never
+        stored; on a replay, the live request's token). Use it inside recorded(): its calls
+        are made on the live run only.
+        """
+        return (self["session"].get("user") or {}).get("access_token")
 
     @property
     def payload(self) -> Any:
@@ -81,9 +136,10 @@ class Request(dict):
         return self._body.get("payload")
 
     @property
-    def entities(self) -> list[dict[str, Any]]:
-        """Return the NLU entities Alice found in the utterance."""
-        return (self._body.get("nlu") or {}).get("entities") or []
+    def entities(self) -> Entities:
+        """Return the NLU entities Alice found in the utterance; ``entities.of(type)``
+        keeps those of one EntityType."""
+        return Entities((self._body.get("nlu") or {}).get("entities") or ())
 
     def entity_values(self, entity_type: str) -> list[Any]:
         """Return the values of the NLU entities of *entity_type*, in utterance order."""

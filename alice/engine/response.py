@@ -6,20 +6,45 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from . import protocol
+from .cards import card_errors
+from .directives import directive_errors
+from .limits import (
+    MAX_BUTTON_TITLE,
+    MAX_PAYLOAD_BYTES,
+    MAX_STATE_BYTES,
+    MAX_TEXT,
+    MAX_TTS,
+    MAX_URL_BYTES,
+    ResponseLimitError,
+    json_bytes,
+)
 from .request import current_request
 
-__all__ = ["fit_response", "say", "suggest"]
+__all__ = ["RESPONSE_FIELDS", "TOP_LEVEL_FIELDS", "fit_response", "say", "suggest"]
 
 logger = logging.getLogger("alice.engine")
 
 Modifier = Callable[[dict[str, Any]], None]
 
-# Protocol limits (Yandex Dialogs).
-MAX_TEXT = 1024
-MAX_TTS = 1024
-MAX_BUTTON_TITLE = 64
-MAX_URL_BYTES = 1024
-MAX_PAYLOAD_BYTES = 4096
+# What say() may set: the fields of the protocol's ``response``...
+RESPONSE_FIELDS = frozenset(
+    (
+        "text",
+        "tts",
+        "buttons",
+        "card",
+        "end_session",
+        "directives",
+        "should_listen",
+        "show_item_meta",
+    )
+)
+# ...and those that go beside it, at the top level of the answer (build_response()).
+TOP_LEVEL_FIELDS = frozenset(protocol.TOP_LEVEL_FIELDS)
+STATE_FIELDS = ("session_state", "user_state_update", "application_state")
+# The fields fit_response() fits by itself: any other is checked by _fit_fields().
+_PLAIN_FIELDS = frozenset(("text", "tts", "buttons", "end_session", "should_listen"))
 ELLIPSIS = "…"
 # Said when a response has neither text nor tts, which the protocol rejects.
 PLACEHOLDER_TEXT = "…"
@@ -34,6 +59,8 @@ def say(*args: str | Modifier, **kwargs: Any) -> dict[str, Any]:
     Inside a script the choice is seeded by the session and the turn (``request.random``), so
     that a replay of the dialog makes the same choices.
     """
+    # Only an answer with keyword fields or modifiers may carry a state to check.
+    fielded = bool(kwargs)
     phrases = []
     modifiers = []
     for item in args:
@@ -50,7 +77,22 @@ def say(*args: str | Modifier, **kwargs: Any) -> dict[str, Any]:
         response["end_session"] = False
     for modifier in modifiers:
         modifier(response)
+    if (fielded or modifiers) and not TOP_LEVEL_FIELDS.isdisjoint(response):
+        for key in STATE_FIELDS:
+            if key in response:
+                check_state(response[key], key)
     return response
+
+
+def check_state(value: Any, key: str) -> None:
+    """Raise ResponseLimitError unless *value* is an object of at most 1 KB of JSON."""
+    if not isinstance(value, dict):
+        raise ResponseLimitError(f"{key} must be a dict, not {type(value).__name__}")
+    size = json_bytes(value, key)
+    if size > MAX_STATE_BYTES:
+        raise ResponseLimitError(
+            f"{key} is {size} bytes of JSON, over the protocol's {MAX_STATE_BYTES}"
+        )
 
 
 def _choose(phrases: list[str]) -> str:
@@ -104,14 +146,50 @@ def _fit_button(button: Any, index: int, warn: Callable[..., None]) -> dict[str,
     return fitted
 
 
-def fit_response(content: dict[str, Any], *, quiet: bool = False) -> dict[str, Any]:
+def _fit_fields(fitted: dict[str, Any], quiet: bool) -> None:
+    """Drop from *fitted* what the protocol does not take: unknown fields, a card or
+    directives Dialogs would refuse, a state over its limit."""
+    warn = _silent if quiet else logger.warning
+    error = _silent if quiet else logger.error
+    for key in [key for key in fitted if key not in RESPONSE_FIELDS]:
+        if key not in TOP_LEVEL_FIELDS:
+            warn("Response field %r is not in the protocol: dropped.", key)
+            del fitted[key]
+        elif key in STATE_FIELDS:
+            try:
+                check_state(fitted[key], key)
+            except ResponseLimitError as exc:
+                error("Response %s: dropped.", exc)
+                del fitted[key]
+    if "card" in fitted:
+        errors = card_errors(fitted["card"])
+        if errors:
+            error("Response card refused, not sent: %s.", "; ".join(errors))
+            del fitted["card"]
+    if "directives" in fitted:
+        errors = directive_errors(fitted["directives"])
+        if errors:
+            error("Response directives refused, not sent: %s.", "; ".join(errors))
+            del fitted["directives"]
+
+
+def fit_response(
+    content: dict[str, Any], *, quiet: bool = False, text_required: bool = True
+) -> dict[str, Any]:
     """
-    Return a copy of *content* that the protocol accepts, logging a warning for each fix.
+    Return a copy of *content* that the protocol accepts, logging a warning for each fix
+    (an error for a card or directives refused).
 
     *quiet* fits without the warnings (a replay fits again responses already sent).
+    *text_required* False fits the answer to an AudioPlayer event, which has no text.
     """
     warn = _silent if quiet else logger.warning
     fitted = dict(content)
+    if not _PLAIN_FIELDS.issuperset(fitted):
+        _fit_fields(fitted, quiet)
+    if not text_required and "text" not in fitted and "tts" not in fitted:
+        fitted["end_session"] = bool(fitted.get("end_session", False))
+        return fitted
     text = fitted.get("text")
     tts = fitted.get("tts")
     if tts is not None and not isinstance(tts, str):

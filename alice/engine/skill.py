@@ -3,14 +3,25 @@
 import copy
 import inspect
 import logging
+import math
 import threading
+import time
 from collections.abc import Callable, Generator
 from functools import partial
 from typing import Any, TypeVar
 
+from .deadline import DeadlineExceeded, default_deadline
+from .events import (
+    AUDIO_PLAYER_PREFIX,
+    SCRIPT_EVENTS,
+    EventHandler,
+    EventHandlers,
+    awaited_by_script,
+)
 from .protocol import build_response, validate_request
 from .replay import ReplayDivergence, recordable, replay, response_digest
 from .request import Request
+from .request_types import UTTERANCE_TYPES
 from .response import fit_response
 from .storage import (
     Held,
@@ -29,6 +40,11 @@ __all__ = ["Skill"]
 logger = logging.getLogger("alice.engine")
 
 Script = TypeVar("Script", bound=Callable[[], Generator[dict[str, Any], None, Any]])
+Handler = TypeVar("Handler", bound=EventHandler)
+
+
+class TurnAbandoned(Exception):
+    """The turn passed its deadline: nothing of it is saved (deadline.py)."""
 
 
 class Skill:
@@ -49,6 +65,10 @@ class Skill:
     too_long_text = "Мы разговариваем уже очень долго, давайте сделаем перерыв. До свидания!"
     # Sent, ending the dialog, when a replay of it diverged: its state cannot be rebuilt.
     lost_text = "Извините, я потеряла нить нашего разговора. Давайте начнём сначала."
+    # Sent when the turn passed its deadline: it was abandoned, so the user says it again.
+    deadline_text = "Секундочку, я задумалась. Повторите, пожалуйста."
+    # Sent for an event (not AudioPlayer.*) that no handler answers (events.py).
+    event_text = "Хорошо."
 
     def __init__(
         self,
@@ -56,16 +76,21 @@ class Skill:
         *,
         store: SessionStore | None = None,
         lock_timeout: float = 3.0,
+        deadline: float | None = None,
     ) -> None:
         """
         Create a skill named after the script's module (pass ``__name__``).
 
         *store* keeps the sessions (by default the process-wide default store); a request
         waits at most *lock_timeout* seconds for the previous one of its session, which is
-        below Alice's deadline.
+        below Alice's deadline. *deadline* is the seconds a turn may take before it is
+        answered ``deadline_text`` (None: the process's default, ALICE_DEADLINE;
+        ``math.inf``: no guard).
         """
         self.name = import_name
         self.lock_timeout = lock_timeout
+        self.deadline = deadline
+        self.events = EventHandlers()
         self._script: Callable[[], Generator[dict[str, Any], None, Any]] | None = None
         self._store = store
         self._store_lock = threading.Lock()
@@ -79,6 +104,19 @@ class Skill:
             raise TypeError(f"{function!r} must be a generator function (use yield say(...))")
         self._script = function
         return function
+
+    def on_event(self, *types: str) -> Callable[[Handler], Handler]:
+        """
+        Register a handler of the events of *types* (RequestType values, or
+        ``"AudioPlayer.*"``): a function of no arguments that reads ``request`` and returns
+        say(...) or None. It answers the event outside the dialog (events.py).
+        """
+
+        def register(handler: Handler) -> Handler:
+            self.events.register(types, handler)
+            return handler
+
+        return register
 
     @property
     def store(self) -> SessionStore:
@@ -112,24 +150,49 @@ class Skill:
 
     def respond(self, data: dict[str, Any]) -> dict[str, Any]:
         """Return the protocol response to *data*, a request validate_request() accepted."""
+        started = time.monotonic()
         current = Request(data)
         if current.is_ping:
             # Health checks must be fast and must not start a dialog.
             return build_response(
                 {"text": self.ping_text, "end_session": False}, current["version"]
             )
+        seconds = self.deadline if self.deadline is not None else default_deadline()
+        deadline = None if seconds is None or seconds == math.inf else started + seconds
+        event = current.type not in UTTERANCE_TYPES
+        if event and current.type not in SCRIPT_EVENTS:
+            return self._answer_event(current, deadline)
         store = self.store
+        lock_timeout = self.lock_timeout
+        if deadline is not None:
+            # A request queued behind a running turn of its session obeys the deadline too.
+            lock_timeout = max(0.0, min(lock_timeout, deadline - time.monotonic()))
         try:
-            with store.lock(current.session_id, self.lock_timeout) as held:
+            with store.lock(current.session_id, lock_timeout) as held:
                 confirm = partial(store.confirm, held) if store.records_turns else None
                 try:
-                    return self._answer(store, held, held.session, current, confirm)
+                    return self._answer(
+                        store, held, held.session, current, confirm, deadline, event
+                    )
                 except SessionMoved as moved:
                     # This process's generator was behind: another process served the
                     # dialog since. The store holds the lock now, so nothing to confirm:
                     # answer from its record, in a fresh turn (the stale run's recorded
                     # values are void).
-                    return self._answer(store, held, moved.stored, current, None)
+                    return self._answer(store, held, moved.stored, current, None, deadline, event)
+        except TurnAbandoned:
+            # Raised out of the hold, so that a durable store writes nothing and drops the
+            # generator the deadline broke: the next request replays the record.
+            logger.warning(
+                "Skill %s: session %s passed its deadline of %s s in an outside call; the "
+                "turn is abandoned.",
+                self.name,
+                current.session_id,
+                seconds,
+            )
+            return build_response(
+                {"text": self.deadline_text, "end_session": False}, current["version"]
+            )
         except SessionBusy as exc:
             logger.warning(
                 "Skill %s: session %s is busy (%s); asked to wait.",
@@ -155,9 +218,11 @@ class Skill:
         session: Session | None,
         current: Request,
         confirm: Callable[[], None] | None,
+        deadline: float | None = None,
+        event: bool = False,
     ) -> dict[str, Any]:
-        """Answer *current* while *held* holds its session; *confirm* is the turn's
-        (TurnContext.confirm)."""
+        """Answer *current* while *held* holds its session; *confirm* and *deadline* are the
+        turn's (TurnContext); *event*: the request is one of SCRIPT_EVENTS."""
         if (
             session is not None
             and not current.is_new_session
@@ -166,6 +231,14 @@ class Skill:
         ):
             # A retry: answer it again without advancing the dialog.
             return session.response
+        if event and (
+            session is None
+            or current.is_new_session
+            or session.over
+            or not awaited_by_script(current.type, session.response)
+        ):
+            # An event the script did not ask for: outside the dialog, nothing saved.
+            return self._answer_event(current, deadline)
         if (
             session is None
             or current.is_new_session
@@ -189,8 +262,14 @@ class Skill:
                 content = {"text": self.lost_text, "end_session": True}
         turn = None
         if content is None:
-            context = TurnContext(current, session.turns + 1, confirm=confirm)
+            context = TurnContext(current, session.turns + 1, confirm=confirm, deadline=deadline)
             content = self._advance(session, context)
+            if context.abandoned:
+                if not store.records_turns:
+                    # No record to rebuild the broken generator from: the next request
+                    # starts the script over.
+                    store.delete(session.session_id)
+                raise TurnAbandoned
             session.turns += 1
             if store.records_turns and not content["end_session"]:
                 turn = Turn(recordable(current), context.values, response_digest(content))
@@ -236,6 +315,8 @@ class Skill:
         token = activate_turn(turn)
         try:
             content = next(session.generator)
+        except DeadlineExceeded:
+            return {}  # the turn is abandoned (turn.abandoned), this is never sent
         except StopIteration:
             logger.warning(
                 "Skill %s: the script returned without end_session=True "
@@ -263,6 +344,37 @@ class Skill:
             )
             content = {"text": self.apology_text, "end_session": True}
         return fit_response(content)
+
+    def _answer_event(self, current: Request, deadline: float | None) -> dict[str, Any]:
+        """Answer an event outside the dialog: its handler's answer, or the default one."""
+        audio = current.type.startswith(AUDIO_PLAYER_PREFIX)
+        handler = self.events.find(current.type)
+        content: dict[str, Any] | None = None
+        if handler is not None:
+            token = activate_turn(TurnContext(current, deadline=deadline))
+            try:
+                content = handler()
+            except (Exception, DeadlineExceeded):
+                logger.exception(
+                    "Skill %s: the handler of %s failed in session %s.",
+                    self.name,
+                    current.type,
+                    current.session_id,
+                )
+                content = None if audio else {"text": self.apology_text}
+            finally:
+                deactivate_turn(token)
+        if content is None:
+            content = {} if audio else {"text": self.event_text}
+        if not isinstance(content, dict):
+            logger.error(
+                "Skill %s: the handler of %s returned %r, not say(...) or None.",
+                self.name,
+                current.type,
+                content,
+            )
+            content = {} if audio else {"text": self.apology_text}
+        return build_response(fit_response(content, text_required=not audio), current["version"])
 
 
 def _limit_reached(store: SessionStore, session: Session) -> str | None:

@@ -38,6 +38,12 @@ class TurnContext:
     values: list[Any] = field(default_factory=list)
     # Why a replay cannot go on (set by recorded(), which a script may catch).
     diverged: str | None = None
+    # When the live turn must have answered (time.monotonic()), or None: recorded() waits
+    # for an outside call until then (deadline.py).
+    deadline: float | None = None
+    # The deadline passed during an outside call: the turn is abandoned, whatever the
+    # script did with the DeadlineExceeded.
+    abandoned: bool = False
     _random: random.Random | None = None
 
     @property

@@ -17,6 +17,7 @@ from alice.engine import MemorySessionStore, SessionStore, storage
 from alice.engine.redis_store import RedisSessionStore
 from alice.models import DialogSession
 from alice.scripts import acquaintance, guess_number, pet_gift
+from alice.testing.pytest_plugin import alice_client  # noqa: F401  (the fixture, for skill tests)
 from alice.tests import skills
 from alice.tests.webhooks import ADAPTERS, Post
 

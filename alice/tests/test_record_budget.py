@@ -66,9 +66,10 @@ def test_a_turn_records_only_what_a_replay_needs(backend):
             "markup": {"dangerous_context": False},
             "nlu": {"tokens": ["два", "слова"], "entities": [], "intents": {}},
         },
-        "session": {"message_id": 1, "new": False},
+        # Whether the account is linked, never the token (issue 13).
+        "session": {"message_id": 1, "new": False, "authorized": True},
     }
-    assert first.request["session"] == {"message_id": 0, "new": True}
+    assert first.request["session"] == {"message_id": 0, "new": True, "authorized": True}
     sizes = stored_sizes(store, session_id)
     assert sizes == [len(encode_turn(turn).encode()) for turn in (first, second)]
     assert all(size < 400 for size in sizes)
