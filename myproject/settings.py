@@ -79,6 +79,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "privatemessages.context_processors.chat_user",
             ],
         },
     },
@@ -233,6 +234,8 @@ _PRIVATEMESSAGES_FROM_ENV = {
     "USER_REPLAY_RATE": float,
     "USER_REPLAY_BURST": int,
     "USER_MAX_SOCKETS": int,
+    "USER_SEARCH_RATE": float,
+    "USER_SEARCH_BURST": int,
     "DB_THREADS": int,
 }
 for _name, _cast in _PRIVATEMESSAGES_FROM_ENV.items():
@@ -262,6 +265,10 @@ ALICE_MAX_BODY_SIZE = int(os.environ.get("ALICE_MAX_BODY_SIZE", str(64 * 1024)))
 # The skill id (Yandex Dialogs console) whose requests the webhooks answer, or several
 # separated by commas; other requests get 403. Empty: any.
 ALICE_SKILL_ID = os.environ.get("ALICE_SKILL_ID", "")
+# Seconds a turn may take before the skill answers its deadline fallback (Dialogs waits
+# 4.5 s, network included). Unset: the engine's default, held in alice.engine.deadline.
+if os.environ.get("ALICE_DEADLINE"):
+    ALICE_DEADLINE = float(os.environ["ALICE_DEADLINE"])
 
 # Production hardening: on whenever DEBUG is off, so `check --deploy` is clean.
 if not DEBUG:

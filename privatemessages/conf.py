@@ -29,6 +29,9 @@ DEFAULTS: dict[str, Any] = {
     # several tabs fits in the burst; a storm of catch-ups is paced.
     "USER_REPLAY_RATE": 2000.0,
     "USER_REPLAY_BURST": 10_000,
+    # Username suggestions (GET /messages/users/): lookups per second, and at once.
+    "USER_SEARCH_RATE": 2.0,
+    "USER_SEARCH_BURST": 10,
     # Sockets (chat pages and thread lists) one user may have open at once.
     "USER_MAX_SOCKETS": 50,
     # Threads per process that run the sockets' database work (saving and

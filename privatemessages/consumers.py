@@ -1,230 +1,51 @@
 """
-The WebSocket side of the chat; the wire protocol is in docs/protocol.md.
-
-Two thin consumers: ChatConsumer (``/ws/messages/<thread_id>/``, one chat page)
-and ThreadListConsumer (``/ws/messages/``, the thread list). They check access,
-join the groups that events.py names, hand what a client sends to the services
-and forward what the services announce. Every database call goes through
-in_database_thread, never straight from the event loop.
+The chat's two WebSocket consumers (docs/protocol.md): ChatConsumer
+(``/ws/messages/<thread_id>/``, one chat page) and ThreadListConsumer
+(``/ws/messages/``, the thread list). What both share is in base_consumer.py;
+the order in which a chat socket delivers messages is delivery.LiveOrder.
+They hand what a client sends to the services and forward what the services
+announce. Every database call goes through in_database_thread, never
+straight from the event loop.
 """
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
+import time
 
-from channels.consumer import get_handler_name
-from channels.generic.websocket import AsyncWebsocketConsumer
-
-from . import events, frames, selectors, services, session_watch
-from .conf import app_settings
+from . import events, frames, selectors, services, unread
+from .base_consumer import (
+    CLOSE_FORBIDDEN,
+    CLOSE_TOO_MANY_SOCKETS,
+    CLOSE_UNAUTHENTICATED,
+    BaseConsumer,
+)
 from .db_threads import in_database_thread
 from .delivery import REORDER_WAIT, LiveOrder
-from .fanout import get_fanout
-from .frames import NOT_JSON, FrameError, error_frame, rate_limited, seconds
-from .models import Thread
-from .ratelimit import TokenBucket
-from .send_queue import SendQueue
-from .userlimits import SocketSlot, get_user_limits
+from .frames import FrameError, rate_limited, seconds
+from .models import Thread, is_valid_id
+from .presence import Presence, get_presence, merge, persisted_presence
+from .userlimits import get_user_limits
+
+__all__ = [
+    "CLOSE_FORBIDDEN",
+    "CLOSE_TOO_MANY_SOCKETS",
+    "CLOSE_UNAUTHENTICATED",
+    "ChatConsumer",
+    "ThreadListConsumer",
+]
 
 logger = logging.getLogger(__name__)
-
-# Close codes, sent after the handshake so that browsers see them.
-# Not signed in: at the handshake, or the session ended while the socket was open.
-CLOSE_UNAUTHENTICATED = 4401
-# Not a participant, or no such thread: the same code, so that a stranger
-# cannot probe which thread ids exist.
-CLOSE_FORBIDDEN = 4403
-# The user has as many sockets open as PRIVATEMESSAGES_USER_MAX_SOCKETS allows.
-CLOSE_TOO_MANY_SOCKETS = 4429
 
 # The most messages one "sync" replays; the answer says "more" when there are
 # others, and the client asks again from the last id it got.
 SYNC_LIMIT = 1000
 
+# "typing" frames of one socket closer together than this are dropped: the
+# browser sends one every few seconds, and each costs a group send.
+TYPING_MIN_INTERVAL = 1.0
 
-class BaseConsumer(AsyncWebsocketConsumer):
-    """
-    Authentication, the per-connection rate limit, the per-user socket limit,
-    the end of the session, JSON frames and error frames, shared by both
-    consumers. Subclasses name their frame handlers in ``frame_handlers``
-    (frame type -> method name), their groups in ``groups_to_join`` and take
-    those groups' events in ``deliver``.
-    """
-
-    frame_handlers: dict[str, str] = {"ping": "receive_ping"}
-
-    # No channel of its own: the process's Fanout receives each group's events
-    # once and hands them to every local socket of the group (see fanout.py).
-    channel_layer_alias = None
-
-    ready = False
-    socket_slot: SocketSlot | None = None
-    # Names the session the socket was opened with (events.session_digest).
-    session_digest: str | None = None
-    session_ended = False
-    # Registered with session_watch (from connect until the socket ends).
-    watching = False
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.joined: list[str] = []
-        # Everything this socket sends about its groups goes through here, in order.
-        self.send_queue = SendQueue(on_error=self.delivery_failed)
-
-    async def __call__(self, scope: dict, receive, send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            # However the socket ended, stop delivering to it.
-            self.send_queue.close()
-            if self.watching:
-                session_watch.unwatch(self)
-            fanout = get_fanout() if self.joined else None
-            for group in self.joined:
-                await fanout.leave(group, self)
-            if self.socket_slot is not None:
-                await get_user_limits().close_socket(self.socket_slot)
-
-    async def dispatch(self, message: dict) -> None:
-        # AsyncConsumer.dispatch hops to a worker thread to close stale database
-        # connections before every event, which costs more CPU than handling
-        # most frames. These consumers touch the database only through
-        # in_database_thread, which closes stale connections itself
-        # (before and after each call, in the thread that owns them).
-        await getattr(self, get_handler_name(message))(message)
-
-    async def connect(self) -> None:
-        self.user = self.scope.get("user")
-        self.bucket = TokenBucket(rate=app_settings.WS_RATE, burst=app_settings.WS_BURST)
-        if self.user is None or not self.user.is_authenticated:
-            await self.refuse(CLOSE_UNAUTHENTICATED)
-            return
-        # Read once: the user is a lazy object, dear to ask on every delivery.
-        self.user_id = self.user.pk
-        if not await self.authorize():
-            await self.refuse(CLOSE_FORBIDDEN)
-            return
-        self.socket_slot = await get_user_limits().open_socket(self.user_id)
-        if self.socket_slot is None:
-            await self.refuse(CLOSE_TOO_MANY_SOCKETS)
-            return
-        session = self.scope.get("session")
-        self.session_digest = events.session_digest(getattr(session, "session_key", None))
-        self.watching = True
-        await session_watch.watch(self)
-        fanout = get_fanout()
-        if fanout is not None:
-            for group in self.groups_to_join():
-                self.joined.append(group)
-                await fanout.join(group, self)
-        if self.session_ended:  # while joining
-            await self.refuse(CLOSE_UNAUTHENTICATED)
-            return
-        self.ready = True
-        await self.accept()
-
-    def deliver(self, event: dict) -> None:
-        """Take an event of one of ``groups_to_join`` (from the Fanout); must not wait."""
-        raise NotImplementedError
-
-    def session_event(self, event: dict) -> None:
-        """Take a ``session.ended`` event of this user (from session_watch)."""
-        if events.session_ends_socket(event, self.session_digest):
-            self.end_session()
-
-    def end_session(self) -> None:
-        """The socket's session ended: stop at once, and close with 4401."""
-        if self.session_ended:
-            return
-        self.session_ended = True
-        if not self.ready:
-            return  # still connecting: connect refuses it
-        # Frames that arrive from now on are dropped, and nothing more is sent
-        # but the close.
-        self.ready = False
-        self.send_queue.close()
-        self._ending = asyncio.ensure_future(self.close(code=CLOSE_UNAUTHENTICATED))
-
-    async def in_turn(self, job: Callable[[], Coroutine[Any, Any, Any]]) -> None:
-        """Run *job* in the send queue, after what is queued there, and wait for it."""
-        try:
-            await self.send_queue.call(job)
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise  # this consumer itself is being stopped
-            # The send queue was closed under the job (the session ended, a
-            # delivery failed): the socket is closing, there is nothing to answer.
-
-    async def delivery_failed(self, error: BaseException) -> None:
-        if isinstance(error, OSError):
-            # The client went away while a frame was on its way; the server
-            # tells this consumer so next (websocket.disconnect).
-            return
-        # Could not deliver (the database went down during a replay): close,
-        # and the client reconnects and resyncs, as after any dropped connection.
-        logger.error("Could not deliver to a socket of user %s", self.user_id, exc_info=error)
-        with contextlib.suppress(Exception):
-            await self.close(code=1011)
-
-    async def refuse(self, code: int) -> None:
-        # Closing before accepting fails the handshake, and the browser then
-        # sees only code 1006; accepting first lets the client read the reason.
-        await self.accept()
-        await self.close(code)
-
-    async def authorize(self) -> bool:
-        """Return True if the authenticated user may open this socket."""
-        return True
-
-    def groups_to_join(self) -> list[str]:
-        raise NotImplementedError
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if not self.ready:
-            return
-        frame = NOT_JSON if text_data is None else frames.parse(text_data)
-        client_id = frames.client_id_of(frame)
-        try:
-            # Every frame costs a token, garbage included: a flood is a flood.
-            retry_after = self.bucket.try_take()
-            if retry_after:
-                raise rate_limited(retry_after)
-            if text_data is None:
-                raise FrameError("binary_frame", "Двоичные кадры не поддерживаются.")
-            if frame is NOT_JSON:
-                raise FrameError("invalid_json", "Кадр не является JSON.")
-            frame_type = frame.get("type") if isinstance(frame, dict) else None
-            handler = self.frame_handlers.get(frame_type) if isinstance(frame_type, str) else None
-            if handler is None:
-                raise FrameError("unknown_type", "Неизвестный тип кадра.")
-            await getattr(self, handler)(frame)
-        except services.MessageError as error:
-            await self.send_error(error.code, error.message, client_id)
-        except FrameError as error:
-            await self.send_error(error.code, error.detail, client_id, error.retry_after)
-
-    async def receive_ping(self, frame: dict) -> None:
-        # The client's keepalive: an answer proves the connection is alive.
-        await self.send_json({"type": "pong"})
-
-    async def send_json(self, content: dict) -> None:
-        await self.send(text_data=events.to_json(content))
-
-    async def send_error(
-        self,
-        code: str,
-        detail: str,
-        client_id: str | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        if not self.ready:
-            return  # closing: the session ended meanwhile
-        frame = error_frame(code, detail, client_id, retry_after)
-        # Escaped if need be: the echoed client_id is whatever the client sent.
-        await self.send(text_data=events.to_json_escaped(frame))
+# The most partners a thread-list socket reports presence for.
+PRESENCE_MAX_USERS = 200
 
 
 class ChatConsumer(BaseConsumer):
@@ -238,24 +59,40 @@ class ChatConsumer(BaseConsumer):
         **BaseConsumer.frame_handlers,
         "message": "receive_message",
         "sync": "receive_sync",
+        "read": "receive_read",
+        "typing": "receive_typing",
     }
 
     # Fetches the gap if live events wait for their predecessor too long.
     gap_timer: asyncio.TimerHandle | None = None
+    last_typing = 0.0
+    # The highest position this socket's "read" frames asked for.
+    read_up_to = 0
+    # The partner's presence as the database had it when the socket opened.
+    stored_presence: dict[int, Presence | None]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.order = LiveOrder()  # what goes out, and when a gap is read (delivery.py)
 
-    async def authorize(self) -> bool:
+    def load(self) -> bool:
+        super().load()
         thread_id = self.scope["url_route"]["kwargs"]["thread_id"]
-        self.thread, self.participants = await in_database_thread(self._thread_for_user)(thread_id)
+        self.thread, self.participants = self._thread_for_user(thread_id)
         return self.thread is not None
 
     def _thread_for_user(self, thread_id: int) -> tuple[Thread | None, dict[int, str]]:
         thread = selectors.thread_for_participant(thread_id=thread_id, user=self.user)
         if thread is None:
             return None, {}
+        self.stored_presence = {}
+        if self.shows_presence:
+            self.stored_presence = {
+                user_id: persisted_presence(seen)
+                for user_id, seen in selectors.partners_last_seen(
+                    thread_id=thread.pk, user_id=self.user_id
+                ).items()
+            }
         # Kept for the socket's life: a thread's participants never change, and
         # handing them to message_create saves a query per message.
         return thread, selectors.thread_participants(thread=thread)
@@ -293,6 +130,7 @@ class ChatConsumer(BaseConsumer):
 
     async def receive_sync(self, frame: dict) -> None:
         after = frames.sync_after(frame)
+        await self.heartbeat()
         # In the send queue: live messages that arrive during the replay wait
         # behind it, and then go out unless the replay contained them. Not
         # waited for: a sync that the replay budget holds must not hold up
@@ -300,9 +138,40 @@ class ChatConsumer(BaseConsumer):
         # socket, through delivery_failed).
         self.send_queue.push(lambda: self.sync(after))
 
+    async def receive_read(self, frame: dict) -> None:
+        last_id = frame.get("last_id")
+        if not is_valid_id(last_id):
+            raise FrameError("invalid_read", "last_id должен быть целым числом больше 0.")
+        if last_id <= self.read_up_to:
+            return  # this socket moved the position that far already: no transaction
+        self.read_up_to = last_id
+        # Announced (after commit) to every socket of the user and, with
+        # receipts on, to the thread's: nothing to answer here.
+        await in_database_thread(unread.thread_mark_read)(
+            user_id=self.user_id, thread_id=self.thread.pk, up_to=last_id
+        )
+
+    async def receive_typing(self, frame: dict) -> None:
+        now = time.monotonic()
+        if now - self.last_typing < TYPING_MIN_INTERVAL:
+            return
+        self.last_typing = now
+        username = self.participants.get(self.user_id, "")
+        event = events.typing_event(
+            thread_id=self.thread.pk, user_id=self.user_id, username=username
+        )
+        await events.send_to_group(events.thread_group(self.thread.pk), event)
+
     async def sync(self, after: int) -> None:
+        # The read state goes with the socket's first sync and with any that
+        # replays messages; the keepalive sync that finds nothing new does not
+        # read it (reads and counts come live, in "unread", "read" and the
+        # message frames themselves).
+        first = self.order.last_id is None
         after = self.order.sync_from(after)
-        payloads, more = await in_database_thread(self._stored_after)(after)
+        payloads, more, reads = await in_database_thread(self._stored_after_with_reads)(
+            after, first
+        )
         # Charged against the user's replay budget, which may hold the page.
         retry_after = (
             await get_user_limits().pace_replay(self.user_id, len(payloads)) if payloads else 0
@@ -322,10 +191,36 @@ class ChatConsumer(BaseConsumer):
             return
         await self.send_replayed(payloads)
         self.order.synced(payloads[-1]["id"] if payloads else after, more=more)
-        await self.send_json({"type": "synced", "last_id": self.order.last_id, "more": more})
+        synced = {"type": "synced", "last_id": self.order.last_id, "more": more}
+        if reads is not None:
+            synced["read"] = reads.as_frame()
+        await self.send_json(synced)
+        if self.presence_asked():
+            await self.send_presence()
+
+    async def send_presence(self) -> None:
+        partners = [user_id for user_id in self.participants if user_id != self.user_id]
+        live = await get_presence().lookup(partners, touch=self.presence_touch())
+        users = {}
+        for user_id in partners:
+            known = merge(live.get(user_id), self.stored_presence.get(user_id))
+            if known is not None:
+                users[str(user_id)] = known.as_frame()
+        await self.send_json({"type": "presence", "users": users})
 
     def deliver(self, event: dict) -> None:
-        if event.get("type") != "chat.message":
+        kind = event.get("type")
+        if kind == events.TYPING:
+            # Never waits behind anything, and a busy socket goes without.
+            if event["user_id"] != self.user_id and self.ready and not self.send_queue.busy:
+                self.send_queue.push(lambda: self.send(text_data=event["text"]))
+            return
+        if kind == events.READ:
+            frame = event["frame"]
+            if frame["user_id"] != self.user_id and self.receipts and self.ready:
+                self.send_queue.push(lambda: self.send_json(frame))
+            return
+        if kind != "chat.message":
             return
         if not self.order.caught_up and not self.send_queue.busy:
             # Not caught up, nor a sync in progress: the next sync replays it.
@@ -345,6 +240,11 @@ class ChatConsumer(BaseConsumer):
                 self.gap_timer.cancel()
                 self.gap_timer = None
 
+    def thread_update(self, frame: dict) -> None:
+        # This thread's own messages carry their counts in the message frame.
+        if frame["thread"] != self.thread.pk:
+            super().thread_update(frame)
+
     async def fill_gap(self) -> None:
         self.gap_timer = None
         after = self.order.gap_due()
@@ -358,6 +258,17 @@ class ChatConsumer(BaseConsumer):
             await self.send_json(payload)
             self.order.replayed(payload["id"])
 
+    def _stored_after_with_reads(
+        self, after: int, first: bool
+    ) -> tuple[list[dict], bool, unread.ThreadReads | None]:
+        payloads, more = self._stored_after(after)
+        reads = None
+        if first or payloads:
+            reads = unread.thread_reads(
+                thread_id=self.thread.pk, user_id=self.user_id, receipts=self.receipts
+            )
+        return payloads, more, reads
+
     def _stored_after(self, after: int) -> tuple[list[dict], bool]:
         messages = selectors.messages_after(
             thread_id=self.thread.pk, after_id=after, limit=SYNC_LIMIT + 1
@@ -370,28 +281,60 @@ class ChatConsumer(BaseConsumer):
 
 
 class ThreadListConsumer(BaseConsumer):
-    """The thread list: one update per new message in any of the user's threads."""
+    """
+    The thread list: one update per new message in any of the user's threads
+    (user_events hands them over: this socket joins no group of its own).
+    """
 
     frame_handlers = {**BaseConsumer.frame_handlers, "sync": "receive_sync"}
 
-    def groups_to_join(self) -> list[str]:
-        return [events.user_group(self.user.pk)]
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Partners of the threads this socket listed or announced (presence).
+        self.partner_ids: dict[int, None] = {}
 
     async def receive_sync(self, frame: dict) -> None:
         # In the send queue, so that no update overtakes the list it updates.
         await self.in_turn(self.send_thread_list)
+        if self.presence_asked():
+            await self.in_turn(self.send_presence)
+
+    async def receive_ping(self, frame: dict) -> None:
+        await super().receive_ping(frame)
+        if self.presence_asked():
+            await self.in_turn(self.send_presence)
 
     async def send_thread_list(self) -> None:
-        threads = await in_database_thread(self._thread_list)()
-        await self.send_json({"type": "threads", "threads": threads})
+        frame = await in_database_thread(self._thread_list)()
+        for thread in frame["threads"]:
+            self.add_partner(thread["partner_id"])
+        await self.send_json(frame)
 
-    def deliver(self, event: dict) -> None:
-        if event.get("type") == "thread.update" and self.ready:
-            self.send_queue.push(lambda: self.send_json(event["thread"]))
+    async def send_presence(self) -> None:
+        found = await get_presence().lookup(list(self.partner_ids), touch=self.presence_touch())
+        if self.partner_ids:
+            users = {str(user_id): known.as_frame() for user_id, known in found.items()}
+            await self.send_json({"type": "presence", "users": users})
 
-    def _thread_list(self) -> list[dict]:
-        return [
-            events.thread_summary_payload(summary)
-            for summary in selectors.thread_list_for_user(user=self.user)
-            if summary.last_message_id is not None
-        ]
+    def thread_update(self, frame: dict) -> None:
+        self.add_partner(frame.get("partner_id"))
+        super().thread_update(frame)
+
+    def add_partner(self, user_id: int | None) -> None:
+        if user_id is not None and len(self.partner_ids) < PRESENCE_MAX_USERS:
+            self.partner_ids[user_id] = None
+
+    def _thread_list(self) -> dict:
+        page = selectors.thread_list_for_user(user=self.user)
+        total, version = unread.unread_total(self.user_id)
+        return {
+            "type": "threads",
+            "threads": [
+                events.thread_summary_payload(summary)
+                for summary in page.threads
+                if summary.last_message_id is not None
+            ],
+            "more": page.next_cursor is not None,
+            "unread_total": total,
+            "version": version,
+        }

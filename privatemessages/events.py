@@ -8,13 +8,18 @@ forwards what it receives here (see docs/protocol.md).
 import json
 import logging
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
+from channels.layers import get_channel_layer
 from django.utils.crypto import salted_hmac
 from django.utils.text import Truncator
 
 from . import selectors
 from .group_send import group_send_many
 from .models import Message
+
+if TYPE_CHECKING:
+    from .unread import ReadState
 
 logger = logging.getLogger(__name__)
 
@@ -29,16 +34,26 @@ def thread_group(thread_id: int) -> str:
     return f"pm.thread.{thread_id}"
 
 
-def user_group(user_id: int) -> str:
-    """Group of every socket one user has open (for the live thread list)."""
-    return f"pm.user.{user_id}"
+# The one group of every event addressed to users (each names its user, or
+# its users in "per_user"): each process subscribes to it once
+# (user_events.py) and hands an event to the sockets of its users, so open
+# sockets cost no subscription of their own.
+USERS_GROUP = "pm.users"
 
 
-# The one group that carries ``session.ended`` for every user: each process
-# subscribes to it once (session_watch.py) and hands an event to the sockets
-# of its user, so open sockets cost no subscription of their own for an event
-# this rare.
-SESSIONS_GROUP = "pm.sessions"
+def per_user(event: dict) -> list[tuple[int, dict]]:
+    """
+    Split a USERS_GROUP *event* into (user id, the event as that user's
+    sockets get it): an event names one ``user``, or carries ``per_user``
+    (user id -> that user's part of it, merged into the event).
+    """
+    parts = event.get("per_user")
+    if parts is None:
+        user = event.get("user")
+        return [(user, event)] if isinstance(user, int) else []
+    common = {key: value for key, value in event.items() if key != "per_user"}
+    return [(int(user_id), {**common, **part}) for user_id, part in parts.items()]
+
 
 SESSION_ENDED = "session.ended"
 
@@ -73,7 +88,7 @@ def announce_sessions_ended(user_id: int, *, session_key: str | None = None) -> 
     *session_key*, or all of them when it is None. From synchronous code.
     """
     try:
-        group_send_many([(SESSIONS_GROUP, session_ended_event(user_id, session_key))])
+        group_send_many([(USERS_GROUP, session_ended_event(user_id, session_key))])
     except Exception:
         logger.exception("Could not announce the end of sessions of user %s", user_id)
 
@@ -108,12 +123,23 @@ def message_for_user(payload: dict, user_id: int) -> dict:
     return {**payload, "client_id": None}
 
 
-def thread_payloads(message: Message, *, participants: dict[int, str], total: int) -> dict:
+def thread_payloads(
+    message: Message,
+    *,
+    participants: dict[int, str],
+    total: int,
+    unread: dict[int, int] | None = None,
+    totals: dict[int, tuple[int, int]] | None = None,
+) -> dict:
     """
     Return the thread-list update each participant receives for *message*:
-    participant id -> payload. *participants* maps user id to username.
+    participant id -> payload. *participants* maps user id to username;
+    *unread* each one's unread count in the thread after the message, and
+    *totals* (user id -> (unread total, version)) those whose total changed.
     """
-    # The same for every participant but "partner" and "outgoing": built once.
+    unread = unread or {}
+    totals = totals or {}
+    # The same for every participant but the per-user fields: built once.
     common = {
         "type": "thread",
         "thread": message.thread_id,
@@ -122,14 +148,20 @@ def thread_payloads(message: Message, *, participants: dict[int, str], total: in
         "last_message": message_payload(message),
         "preview": Truncator(message.text).chars(selectors.PREVIEW_LENGTH),
     }
-    return {
-        user_id: {
+    payloads = {}
+    for user_id in participants:
+        partner_id = next((uid for uid in participants if uid != user_id), None)
+        payload = {
             **common,
-            "partner": next((name for uid, name in participants.items() if uid != user_id), ""),
+            "partner": participants.get(partner_id, ""),
+            "partner_id": partner_id,
             "outgoing": message.sender_id == user_id,
+            "unread": unread.get(user_id, 0),
         }
-        for user_id in participants
-    }
+        if user_id in totals:
+            payload["unread_total"], payload["version"] = totals[user_id]
+        payloads[user_id] = payload
+    return payloads
 
 
 def thread_summary_payload(summary: selectors.ThreadSummary) -> dict:
@@ -143,7 +175,9 @@ def thread_summary_payload(summary: selectors.ThreadSummary) -> dict:
         "thread": summary.pk,
         "url": summary.get_absolute_url(),
         "partner": summary.partner,
+        "partner_id": summary.partner_id,
         "total": summary.total,
+        "unread": summary.unread,
         "last_message": {
             "id": summary.last_message_id,
             "created": iso_utc(created) if created is not None else None,
@@ -160,6 +194,8 @@ def broadcast_message_created(
     participants: dict[int, str],
     total: int,
     prev_id: int | None = None,
+    unread: dict[int, int] | None = None,
+    totals: dict[int, tuple[int, int]] | None = None,
 ) -> None:
     """
     Send a committed *message* to its thread's sockets and to each participant's
@@ -173,23 +209,107 @@ def broadcast_message_created(
     sends = [
         (
             thread_group(message.thread_id),
-            chat_message_event(message_payload(message, client_id=client_id), prev_id=prev_id),
+            chat_message_event(
+                message_payload(message, client_id=client_id),
+                prev_id=prev_id,
+                unread=unread,
+                totals=totals,
+            ),
         )
     ]
-    for user_id, payload in thread_payloads(
-        message, participants=participants, total=total
-    ).items():
-        sends.append((user_group(user_id), {"type": "thread.update", "thread": payload}))
+    # One event for every participant's thread list: each process decodes it once.
+    payloads = thread_payloads(
+        message, participants=participants, total=total, unread=unread, totals=totals
+    )
+    per_user = {str(user_id): {"thread": payload} for user_id, payload in payloads.items()}
+    sends.append((USERS_GROUP, {"type": THREAD_UPDATE, "per_user": per_user}))
     try:
         group_send_many(sends)
     except Exception:
         logger.exception("Could not broadcast message %s", message.pk)
 
 
-def chat_message_event(payload: dict, *, prev_id: int | None) -> dict:
+THREAD_UPDATE = "thread.update"
+READ = "read.update"
+UNREAD = "unread.update"
+TYPING = "typing"
+
+
+def broadcast_read(state: "ReadState", *, announce_receipt: bool) -> None:
+    """
+    Send a committed read to every socket of its reader (their unread counts
+    on every tab) and, if *announce_receipt*, to the thread's sockets (the
+    partner's ticks). Loses nothing if it fails: the next sync carries both.
+    """
+    unread = {"type": UNREAD, "user": state.user_id, "frame": unread_frame(state)}
+    sends = [(USERS_GROUP, unread)]
+    if announce_receipt:
+        frame = {
+            "type": "read",
+            "thread": state.thread_id,
+            "user_id": state.user_id,
+            "last_read_id": state.last_read_id,
+        }
+        sends.append((thread_group(state.thread_id), {"type": READ, "frame": frame}))
+    try:
+        group_send_many(sends)
+    except Exception:
+        logger.exception("Could not broadcast a read of thread %s", state.thread_id)
+
+
+def unread_frame(state: "ReadState") -> dict:
+    """The ``unread`` frame of a read (docs/protocol.md)."""
+    return {
+        "type": "unread",
+        "thread": state.thread_id,
+        "unread": state.unread,
+        "last_read_id": state.last_read_id,
+        "unread_total": state.unread_total,
+        "version": state.version,
+    }
+
+
+SETTINGS_CHANGED = "settings.changed"
+
+
+def announce_settings_changed(user_id: int) -> None:
+    """Tell *user_id*'s open sockets, on every process, to read their settings again."""
+    try:
+        group_send_many([(USERS_GROUP, {"type": SETTINGS_CHANGED, "user": user_id})])
+    except Exception:
+        logger.exception("Could not announce a settings change of user %s", user_id)
+
+
+async def send_to_group(group: str, event: dict) -> None:
+    """Send an ephemeral *event* (typing) from the event loop; a failure only loses it."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        await layer.group_send(group, event)
+    except Exception:
+        logger.warning("Could not send %s to %s", event.get("type"), group, exc_info=True)
+
+
+def typing_event(*, thread_id: int, user_id: int, username: str) -> dict:
+    """The group event of a ``typing`` frame, with the frame its receivers get."""
+    frame = {"type": "typing", "thread": thread_id, "user_id": user_id, "sender": username}
+    return {"type": TYPING, "user_id": user_id, "text": to_json(frame)}
+
+
+def chat_message_event(
+    payload: dict,
+    *,
+    prev_id: int | None,
+    unread: dict[int, int] | None = None,
+    totals: dict[int, tuple[int, int]] | None = None,
+) -> dict:
     """
     Return the group event for the message *payload*, with its JSON text for
-    every receiving socket serialised here once rather than by each socket.
+    every receiving socket serialised here once rather than by each socket:
+    one text per participant (the sender's echoes the client_id; each carries
+    that participant's unread counts after the message, so that a chat page
+    keeps its header total without a frame more), and one for anyone else.
     """
     event = {
         "type": "chat.message",
@@ -198,13 +318,34 @@ def chat_message_event(payload: dict, *, prev_id: int | None) -> dict:
         # Other users' sockets get no client_id (see message_for_user).
         "text": to_json({**payload, "client_id": None}),
     }
-    if payload.get("client_id") is not None:
+    if unread:
+        totals = totals or {}
+        event["texts"] = {
+            str(user_id): to_json(
+                {
+                    **message_for_user(payload, user_id),
+                    "unread": count,
+                    **_total_fields(totals.get(user_id)),
+                }
+            )
+            for user_id, count in unread.items()
+        }
+    elif payload.get("client_id") is not None:
         event["sender_text"] = to_json(payload)
     return event
 
 
+def _total_fields(total: tuple[int, int] | None) -> dict:
+    return {} if total is None else {"unread_total": total[0], "version": total[1]}
+
+
 def message_text_for_user(event: dict, user_id: int) -> str:
     """Return the JSON text of a ``chat.message`` event as *user_id* receives it."""
+    texts = event.get("texts")
+    if texts is not None:
+        text = texts.get(str(user_id))
+        if text is not None:
+            return text
     message = event["message"]
     if message.get("client_id") is not None and message.get("sender_id") == user_id:
         text = event.get("sender_text")

@@ -3,6 +3,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import selectors
 from .conf import app_settings
+from .models import ChatProfile, is_valid_id
 from .services import MessageError, clean_message_text
 
 # Which form field shows each MessageError code; codes not listed go on top.
@@ -56,3 +57,24 @@ class NewMessageForm(ChatMessageForm):
         if recipient is None:
             raise forms.ValidationError("Такого пользователя нет.", code="unknown_recipient")
         return recipient
+
+
+class ChatSettingsForm(forms.ModelForm):
+    """The user's chat settings (privatemessages/settings.html)."""
+
+    class Meta:
+        model = ChatProfile
+        fields = ["send_receipts", "show_presence", "notifications"]
+        labels = {
+            "send_receipts": _("Отправлять отчёты о прочтении (и видеть чужие)"),
+            "show_presence": _("Показывать, что я в сети (и видеть, кто в сети)"),
+            "notifications": _("Уведомления о новых сообщениях в браузере"),
+        }
+
+
+def before_id(value: object) -> int | None:
+    """The message id of a ``?before=`` parameter, or None for none or a bad one."""
+    if not isinstance(value, str) or not value.isascii() or not value.isdigit() or len(value) > 19:
+        return None
+    number = int(value)
+    return number if is_valid_id(number) else None

@@ -66,6 +66,12 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     # Messages this participant sent here, counted like Thread.message_count.
     sent_count = models.PositiveBigIntegerField(default=0)
+    # The id of the newest message this participant has seen here (0: none).
+    # Only moves forward; written under the thread row's lock (unread.py).
+    last_read_id = models.PositiveBigIntegerField(default=0)
+    # Messages from others after last_read_id, kept with it and with each
+    # message, so that no count ever scans the history.
+    unread_count = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         # The table Django made for the plain many-to-many field before.
@@ -115,3 +121,37 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"Message #{self.pk} in thread {self.thread_id}"
+
+
+class ChatProfile(models.Model):
+    """
+    A user's chat settings and unread total. Created on first use (an upsert
+    in the transaction that first needs it), so no user needs one up front.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="chat_profile",
+    )
+    # The sum of the user's Membership.unread_count, kept with them.
+    unread_total = models.PositiveBigIntegerField(default=0)
+    # Grows by one with every change of unread_total, in commit order: a
+    # client keeps the total of the highest version it has seen.
+    unread_version = models.PositiveBigIntegerField(default=0)
+    # Whether the user's reads are announced to others (and others' to the user).
+    send_receipts = models.BooleanField(default=True)
+    # Whether the user's presence is recorded and shown (and others' to the user).
+    show_presence = models.BooleanField(default=True)
+    # Whether the browser shows notifications of new messages.
+    notifications = models.BooleanField(default=False)
+    # When the user was last active, written when a socket closes (throttled).
+    last_seen = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "настройки чата"
+        verbose_name_plural = "настройки чата"
+
+    def __str__(self) -> str:
+        return f"Chat profile of user {self.user_id}"

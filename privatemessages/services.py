@@ -7,20 +7,17 @@ called by the form, the API and the consumer); the services below take the
 checked values and trust them, as Zulip's check_*/do_* split does.
 """
 
-import functools
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
-from django.utils.dateparse import parse_datetime
 
-from . import conf, events, selectors
-from .models import Membership, Message, Thread, is_storable
+from . import conf, events, message_sql, selectors, unread
+from .models import ChatProfile, Membership, Message, Thread, is_storable
 
 # Longer than a UUID in any notation, short enough to index.
 CLIENT_ID_MAX_LENGTH = 64
@@ -107,6 +104,7 @@ def thread_counts_rebuild(*, thread_ids: Iterable[int]) -> None:
     with transaction.atomic():
         Thread.objects.filter(pk__in=thread_ids).update(message_count=_count_of(messages))
         Membership.objects.filter(thread_id__in=thread_ids).update(sent_count=_count_of(sent))
+        unread.unread_counts_rebuild(thread_ids=thread_ids)
 
 
 def _count_of(queryset) -> Subquery:
@@ -126,6 +124,10 @@ def thread_get_or_create_for_pair(*, user: AbstractBaseUser, other: AbstractBase
         with transaction.atomic():
             thread = Thread.objects.create(pair_key=pair_key)
             thread.participants.add(user, other)
+            # Each message then changes the profiles' unread totals in place.
+            ChatProfile.objects.bulk_create(
+                [ChatProfile(user=user), ChatProfile(user=other)], ignore_conflicts=True
+            )
             return thread
     except IntegrityError:
         # Someone else created it between our read and our insert.
@@ -188,8 +190,12 @@ def message_create(
         raise MessageError("not_participant", "Вы не участник этого диалога.")
     try:
         with transaction.atomic():
-            saved = _insert_in_order(
-                thread_id=thread.pk, sender_id=sender.pk, text=text, client_id=client_id
+            saved = message_sql.insert_in_order(
+                thread_id=thread.pk,
+                sender_id=sender.pk,
+                participant_ids=list(participants),
+                text=text,
+                client_id=client_id,
             )
             message = Message(
                 pk=saved.message_id,
@@ -210,9 +216,14 @@ def message_create(
                     participants=participants,
                     total=saved.total,
                     prev_id=saved.prev_id,
+                    unread=saved.unread,
+                    totals=saved.totals,
                 ),
                 robust=True,
             )
+    except message_sql.ThreadGone:
+        # Deleted since the caller read it (a socket keeps its thread).
+        raise MessageError("not_participant", "Вы не участник этого диалога.") from None
     except IntegrityError:
         # The same client_id saved before: by an earlier send, a concurrent
         # call, or in another thread.
@@ -222,125 +233,6 @@ def message_create(
         return _check_same_thread(existing, thread)
     thread.last_message = saved.created
     return message
-
-
-@dataclass(frozen=True)
-class _Saved:
-    message_id: int
-    # The id of the thread's message before this one (0 for the first).
-    prev_id: int
-    # The thread's message count with this message.
-    total: int
-    # Taken under the thread's lock: the thread's last_message and the message's created.
-    created: datetime
-
-
-def _insert_in_order(*, thread_id: int, sender_id: int, text: str, client_id: str) -> _Saved:
-    """
-    Insert a message with the thread row locked, count it and time it. Call
-    inside atomic().
-
-    Plain SQL: through the ORM these statements cost several times the CPU
-    (query compilation, model saving), and this runs for every message, on
-    the thread that commits them.
-    """
-    sql = _insert_sql(connection.vendor)
-    with connection.cursor() as cursor:
-        # The UPDATE locks the thread row until commit, so messages of one
-        # thread commit in id order: a client that has seen id N can ask for
-        # "everything after N" and never miss a message committed later. The
-        # count and the time are taken under the same lock, so the count
-        # cannot drift from the rows, and a message that waited for the lock
-        # is not dated before the one that held it (last_message never goes
-        # back). The database's clock: one clock for every server process.
-        cursor.execute(sql.lock_count_and_time, [thread_id])
-        row = cursor.fetchone()
-        if row is None:
-            # Deleted since the caller read it (a socket keeps its thread).
-            raise MessageError("not_participant", "Вы не участник этого диалога.")
-        total, created = row[0], _as_aware(row[1])
-        # Read under the lock: the thread's newest message before this one.
-        # Receivers compare it with the last id they delivered to notice a
-        # missed or reordered live event (see consumers.ChatConsumer).
-        cursor.execute(sql.previous_id, [thread_id])
-        prev_id = cursor.fetchone()[0] or 0
-        # A resent client_id fails the unique constraint here rather than
-        # costing every message a lookup first; the rollback also undoes
-        # the counts, and message_create returns the original.
-        cursor.execute(
-            sql.insert,
-            [
-                thread_id,
-                sender_id,
-                text,
-                connection.ops.adapt_datetimefield_value(created),
-                client_id,
-            ],
-        )
-        message_id = cursor.fetchone()[0]
-        cursor.execute(sql.count_sent, [thread_id, sender_id])
-    return _Saved(message_id=message_id, prev_id=prev_id, total=total, created=created)
-
-
-def _as_aware(value: datetime | str) -> datetime:
-    """A timestamp as a raw cursor returns it (SQLite: naive UTC text) -> aware UTC datetime."""
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-# The current time when the statement runs (after it got the row lock), in a
-# form the vendor's datetime column holds. PostgreSQL's now() and
-# CURRENT_TIMESTAMP are the transaction's start, before any wait for the lock.
-# "%%": these statements go through the driver's parameter formatting.
-_DATABASE_NOW = {
-    "postgresql": "clock_timestamp()",
-    "sqlite": "strftime('%%Y-%%m-%%d %%H:%%M:%%f', 'now')",
-}
-
-
-@dataclass(frozen=True)
-class _InsertSQL:
-    lock_count_and_time: str
-    previous_id: str
-    insert: str
-    count_sent: str
-
-
-@functools.cache
-def _insert_sql(vendor: str) -> _InsertSQL:
-    """The statements of _insert_in_order, in this database's quoting."""
-    quote = connection.ops.quote_name
-
-    def column(model, name: str) -> str:
-        return quote(model._meta.get_field(name).column)
-
-    threads, messages = quote(Thread._meta.db_table), quote(Message._meta.db_table)
-    members = quote(Membership._meta.db_table)
-    insert_columns = ", ".join(
-        column(Message, name) for name in ("thread", "sender", "text", "created", "client_id")
-    )
-    count, sent = column(Thread, "message_count"), column(Membership, "sent_count")
-    last = column(Thread, "last_message")
-    # RETURNING: PostgreSQL, and SQLite since 3.35.
-    return _InsertSQL(
-        lock_count_and_time=(
-            f"UPDATE {threads} SET {last} = {_DATABASE_NOW[vendor]}, "
-            f"{count} = {count} + 1 WHERE {column(Thread, 'id')} = %s RETURNING {count}, {last}"
-        ),
-        previous_id=(
-            f"SELECT MAX({column(Message, 'id')}) FROM {messages} "
-            f"WHERE {column(Message, 'thread')} = %s"
-        ),
-        insert=(
-            f"INSERT INTO {messages} ({insert_columns}) VALUES (%s, %s, %s, %s, %s) "
-            f"RETURNING {column(Message, 'id')}"
-        ),
-        count_sent=(
-            f"UPDATE {members} SET {sent} = {sent} + 1 "
-            f"WHERE {column(Membership, 'thread')} = %s AND {column(Membership, 'user')} = %s"
-        ),
-    )
 
 
 def _message_with_client_id(*, sender: AbstractBaseUser, client_id: str) -> Message | None:

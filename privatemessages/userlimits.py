@@ -5,7 +5,8 @@ Per-user limits, across all of a user's sockets and server processes
 - how fast the user may send messages (a token bucket);
 - how many stored messages "sync" may replay to the user per second (a token
   bucket charged by page size, which paces a storm of catch-ups);
-- how many sockets the user may have open at once.
+- how many sockets the user may have open at once;
+- how fast the user may look up usernames (the new-message form's suggestions).
 
 With REDIS_URL the state is in Redis, so that the limits hold however the
 sockets are spread over processes; without it, in this process's memory (one
@@ -28,22 +29,23 @@ import os
 import random
 import time
 import uuid
-import weakref
 from dataclasses import dataclass
 
 import redis
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from myproject.redis import redis_key
+from myproject.redis import get_redis, redis_key
 
 from .conf import app_settings
+from .per_loop import per_loop
 from .ratelimit import TokenBucket
 
 logger = logging.getLogger(__name__)
 
 SEND = "send"
 REPLAY = "replay"
+SEARCH = "search"
 
 # The longest a sync waits for the replay budget before it answers "more"
 # with a retry hint: well under the quiet time after which the browser
@@ -137,6 +139,10 @@ def send_rate() -> Rate:
     return Rate(app_settings.USER_SEND_RATE, app_settings.USER_SEND_BURST)
 
 
+def search_rate() -> Rate:
+    return Rate(app_settings.USER_SEARCH_RATE, app_settings.USER_SEARCH_BURST)
+
+
 def replay_rate() -> Rate:
     return Rate(app_settings.USER_REPLAY_RATE, app_settings.USER_REPLAY_BURST)
 
@@ -157,6 +163,9 @@ class _MemoryStore:
         self.sockets: dict[int, set[str]] = {}
 
     async def take(self, kind: str, user_id: int, rate: Rate, cost: float) -> float:
+        return self.take_now(kind, user_id, rate, cost)
+
+    def take_now(self, kind: str, user_id: int, rate: Rate, cost: float) -> float:
         key = (kind, user_id)
         bucket = self.buckets.get(key)
         if bucket is None or (bucket.rate, bucket.burst) != (rate.rate, rate.burst):
@@ -256,6 +265,10 @@ class UserLimits:
         # would wait out its timeout behind the others.
         self._down_until = 0.0
 
+    def redis_client(self) -> aioredis.Redis | None:
+        """This loop's Redis connection, for other per-user state (presence), or None."""
+        return getattr(self.store, "client", None)
+
     async def take_message(self, user_id: int) -> float:
         """Count one message of *user_id*: return 0 if allowed, else seconds to wait."""
         return await self._take(SEND, user_id, send_rate(), 1)
@@ -320,20 +333,34 @@ class UserLimits:
             return unavailable
 
 
+def take_search(user_id: int) -> float:
+    """
+    Count one username lookup of *user_id*, from synchronous code (a view):
+    return 0 if allowed, else seconds to wait. Fails open, like the others.
+    """
+    client = get_redis()
+    if client is None:
+        return _memory_store.take_now(SEARCH, user_id, search_rate(), 1)
+    rate = search_rate()
+    try:
+        answer = client.register_script(_TAKE)(
+            keys=[redis_key(f"pm:limit:{SEARCH}:{user_id}")], args=[rate.rate, rate.burst, 1]
+        )
+    except (redis.RedisError, OSError):
+        _warn("Could not reach the store of the per-user limits; letting everything through")
+        return 0.0
+    return float(answer)
+
+
 _memory_store = _MemoryStore()
-_limits: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, UserLimits]" = (
-    weakref.WeakKeyDictionary()
-)
 
 
-def get_user_limits() -> UserLimits:
-    """Return the running event loop's UserLimits (a Redis client serves one loop)."""
-    loop = asyncio.get_running_loop()
-    limits = _limits.get(loop)
-    if limits is None:
-        store = _RedisStore(settings.REDIS_URL) if settings.REDIS_URL else _memory_store
-        limits = _limits[loop] = UserLimits(store)
-    return limits
+def _make_user_limits() -> UserLimits:
+    return UserLimits(_RedisStore(settings.REDIS_URL) if settings.REDIS_URL else _memory_store)
+
+
+# The running event loop's UserLimits (a Redis client serves one loop).
+get_user_limits = per_loop(_make_user_limits)
 
 
 _last_warning = 0.0

@@ -1,15 +1,16 @@
 """
 Thin views: the forms check the input once, then a selector or a service
-that trusts it, then a page. The JSON API is in api.py.
+that trusts it, then a page. The JSON API is in api.py; the chat page's JSON
+helpers (older history, username suggestions, settings) in page_api.py.
 """
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import selectors
-from .forms import ChatMessageForm, NewMessageForm
+from . import profiles, selectors, unread
+from .forms import ChatMessageForm, ChatSettingsForm, NewMessageForm, before_id
 from .services import MessageError, message_create, message_send_to_user
 
 
@@ -22,10 +23,27 @@ def thread_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def chat(request: HttpRequest, thread_id: int) -> HttpResponse:
-    view = selectors.chat_for_participant(thread_id=thread_id, user=request.user)
+    before = before_id(request.GET.get("before"))
+    view = selectors.chat_for_participant(thread_id=thread_id, user=request.user, before=before)
     if view is None:
         raise Http404("No such thread.")
+    if view.is_newest_page and view.last_id > view.last_read_id:
+        # Opening a thread reads what it shows (the view keeps the position
+        # from before, for the "new messages" divider).
+        unread.thread_mark_read(user_id=request.user.pk, thread_id=thread_id, up_to=view.last_id)
     return _render_chat(request, view, ChatMessageForm())
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def chat_settings(request: HttpRequest) -> HttpResponse:
+    """The user's chat settings: receipts, presence, notifications."""
+    profile = profiles.profile_get(user_id=request.user.pk)
+    form = ChatSettingsForm(request.POST or None, instance=profile)
+    if request.method == "POST" and form.is_valid():
+        profiles.profile_update(user_id=request.user.pk, **form.cleaned_data)
+        return redirect("privatemessages:settings")
+    return render(request, "privatemessages/settings.html", {"form": form})
 
 
 @login_required
@@ -69,8 +87,15 @@ def chat_send(request: HttpRequest, thread_id: int) -> HttpResponse:
 
 
 def _render_thread_list(request: HttpRequest, form: NewMessageForm) -> HttpResponse:
-    threads = selectors.thread_list_for_user(user=request.user)
-    return render(request, "privatemessages/thread_list.html", {"threads": threads, "form": form})
+    page = selectors.thread_list_for_user(user=request.user, after=request.GET.get("after"))
+    next_page_url = None
+    if page.next_cursor is not None:
+        next_page_url = f"{request.path}?after={page.next_cursor}"
+    return render(
+        request,
+        "privatemessages/thread_list.html",
+        {"threads": page.threads, "form": form, "next_page_url": next_page_url},
+    )
 
 
 def _render_chat(

@@ -13,7 +13,7 @@ from channels.layers import get_channel_layer
 
 from privatemessages import consumers, delivery, events, services
 from privatemessages.conf import app_settings
-from privatemessages.models import Message
+from privatemessages.models import ChatProfile, Membership, Message
 from privatemessages.ratelimit import TokenBucket
 from privatemessages.tests.realtime_fixtures import (
     TIMEOUT,
@@ -120,8 +120,21 @@ async def test_message_is_saved_then_delivered_to_both_participants(chat):
         "text": "<b>Как дела?</b>",
         "created": saved.created.isoformat().replace("+00:00", "Z"),
     }
-    assert to_anna == {**expected, "client_id": "c1"}
+    # Each participant's frame carries their unread count in the thread, and
+    # the receiver's also the unread total that changed with it.
+    assert to_anna == {**expected, "client_id": "c1", "unread": 0}
+    counts = {key: to_boris.pop(key) for key in ("unread", "unread_total", "version")}
     assert to_boris == {**expected, "client_id": None}  # echoed to the sender only
+    member = await database_sync_to_async(Membership.objects.get)(
+        thread=thread, user=chat["boris"]
+    )
+    profile = await database_sync_to_async(ChatProfile.objects.get)(user=chat["boris"])
+    assert counts == {
+        "unread": member.unread_count,
+        "unread_total": profile.unread_total,
+        "version": profile.unread_version,
+    }
+    assert counts["unread"] >= 1
     update = await receive(anna_list)
     assert update["type"] == "thread"
     assert update["thread"] == thread.pk
@@ -279,7 +292,10 @@ async def test_sync_after_a_gap_returns_exactly_the_missed_messages(chat):
     assert [f["id"] for f in replayed] == [m.pk for m in [*missed, own]]
     assert [f["text"] for f in replayed] == [m.text for m in [*missed, own]]
     assert replayed[-1]["client_id"] == "tab2"  # the sender's own message
+    read = synced.pop("read")
     assert synced == {"type": "synced", "last_id": own.pk, "more": False}
+    # Sending from the other tab read everything before it.
+    assert (read["last_read_id"], read["unread"]) == (own.pk, 0)
 
     live = await acreate(sender=boris, thread=thread, text="а теперь вживую")
     assert (await receive(comm))["id"] == live.pk
@@ -301,7 +317,12 @@ async def test_long_gap_is_replayed_in_pages(chat, monkeypatch):
     made = [await acreate(sender=chat["boris"], thread=thread, text=f"{n}") for n in range(3)]
     comm, frames = await open_chat(thread.pk, chat["cookies"]["anna"], after=0)
     assert [f.get("id") for f in frames[:-1]] == [chat["first"].pk, made[0].pk]
-    assert frames[-1] == {"type": "synced", "last_id": made[0].pk, "more": True}
+    assert {**frames[-1], "read": None} == {
+        "type": "synced",
+        "last_id": made[0].pk,
+        "more": True,
+        "read": None,
+    }
     await comm.send_json_to({"type": "sync", "after": made[0].pk})
     frames = await receive_until(comm, "synced")
     assert [f.get("id") for f in frames[:-1]] == [made[1].pk, made[2].pk]

@@ -32,7 +32,7 @@ def assert_counts_match_database(user, thread):
     assert chat.total == total
     assert chat.sent == by_sender.get(user.pk, 0)
     assert chat.received == total - by_sender.get(user.pk, 0)
-    [summary] = [s for s in selectors.thread_list_for_user(user=user) if s.pk == thread.pk]
+    [summary] = [s for s in selectors.thread_list_for_user(user=user).threads if s.pk == thread.pk]
     assert summary.total == total
 
 
@@ -56,7 +56,7 @@ def test_counts_of_several_threads_at_once(anna, boris, carol, thread, send):
     send(anna, thread, "1")
     send(carol, other, "2")
     send(carol, other, "3")
-    totals = {s.pk: s.total for s in selectors.thread_list_for_user(user=anna)}
+    totals = {s.pk: s.total for s in selectors.thread_list_for_user(user=anna).threads}
     assert totals == {thread.pk: 1, other.pk: 2}
     chat = selectors.chat_for_participant(thread_id=other.pk, user=anna)
     assert (chat.sent, chat.received) == (0, 2)

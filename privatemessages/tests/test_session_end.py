@@ -245,7 +245,7 @@ async def test_a_process_subscribes_once_for_every_users_sessions():
         connected, _ = await comm.connect(timeout=TIMEOUT)
         assert connected
         sockets.append(comm)
-    assert fanout.subscribers(events.SESSIONS_GROUP) == 1
+    assert fanout.subscribers(events.USERS_GROUP) == 1
     await database_sync_to_async(events.announce_sessions_ended)(others[0].pk)
     assert await closed_with(sockets[0]) == 4401
     for comm in sockets[1:]:

@@ -12,8 +12,9 @@
  * - Reconnects after any drop with exponential backoff and jitter (0.5 s
  *   doubling up to 30 s, each wait drawn at random from its upper half), so
  *   that the clients of a restarted server do not all come back at once.
- * - Reconnects at once when the browser comes back online or the tab becomes
- *   visible again.
+ * - Reconnects at once when the browser comes back online (the "online"
+ *   event), when the tab becomes visible again or gets the focus, and when
+ *   the user asks to (reconnectNow, the banner's "подключиться сейчас").
  * - Sends the heartbeat frame every 25 s; a connection that has received
  *   nothing for 25 s after that is taken for dead (a half-open TCP connection
  *   can look open for minutes) and replaced.
@@ -193,6 +194,7 @@
     }
 
     root.addEventListener("online", reconnectNow);
+    root.addEventListener("focus", reconnectNow);
     document.addEventListener("visibilitychange", function () {
       if (!document.hidden) {
         reconnectNow();
@@ -214,34 +216,58 @@
   }
 
   // Fill the connection-state element *el* for *state*, with DOM nodes only.
-  // *unsent* is how many messages wait for the connection.
-  function describeState(el, state, detail, unsent) {
+  // *unsent* is how many messages wait for the connection. *reconnect*, when
+  // given, is what the banner's "подключиться сейчас" button calls while the
+  // socket waits for its next attempt. The text and the button are made once
+  // and then updated, so that a keyboard user's focus survives the ticking.
+  function describeState(el, state, detail, unsent, reconnect) {
     if (!el) {
       return;
     }
     el.dataset.state = state;
-    el.replaceChildren();
+    var text = el.querySelector(".connection-state__text");
+    var button = el.querySelector(".connection-state__action");
+    if (!text) {
+      el.replaceChildren();
+      text = document.createElement("span");
+      text.className = "connection-state__text";
+      button = document.createElement("button");
+      button.type = "button";
+      button.className = "connection-state__action button button--quiet";
+      button.textContent = "подключиться сейчас";
+      button.hidden = true;
+      button.addEventListener("click", function () {
+        if (typeof el.pmReconnect === "function") {
+          el.pmReconnect();
+        }
+      });
+      el.append(text, " ", button);
+    }
+    el.pmReconnect = reconnect;
+    text.replaceChildren();
     var queued = unsent
       ? " Неотправленных сообщений: " + unsent + ", они уйдут при подключении."
       : "";
     if (state === "reconnecting") {
-      el.textContent = "Подключение…" + queued;
+      text.textContent = "Подключение…" + queued;
     } else if (state === "waiting") {
       var seconds = Math.max(1, Math.ceil((detail.retryAt - Date.now()) / 1000));
       var why = BUSY_CODES[detail.code]
         ? "Открыто слишком много вкладок с сообщениями, закройте лишние."
         : "Нет связи с сервером.";
-      el.textContent = why + " Повторная попытка через " + seconds + " с." + queued;
+      text.textContent = why + " Повторная попытка через " + seconds + " с." + queued;
     } else if (state === "refused" && detail.code === 4401) {
       var link = document.createElement("a");
       link.href = "/accounts/login/?next=" + encodeURIComponent(root.location.pathname);
       link.textContent = "войдите снова";
-      el.append("Сеанс закончился: ", link, ", чтобы продолжить переписку.");
+      text.append("Сеанс закончился: ", link, ", чтобы продолжить переписку.");
     } else if (state === "refused") {
-      el.textContent = "Нет доступа к этому диалогу.";
+      text.textContent = "Нет доступа к этому диалогу.";
     }
+    // A button only while waiting: then an attempt now may well succeed.
+    button.hidden = !(state === "waiting" && typeof reconnect === "function");
     // Nothing to say while connected, or while the first attempt is under way.
-    el.hidden = !el.textContent;
+    el.hidden = !text.textContent;
   }
 
   root.PMSocket = {

@@ -34,7 +34,27 @@
     return formatters[key];
   }
 
+  // "в сети", "был(а) в сети сегодня в 14:05" / "… 01.12.2026 в 14:05", or "" for a
+  // presence entry (docs/protocol.md) that says nothing.
+  function presence(info) {
+    if (!info || typeof info !== "object") {
+      return "";
+    }
+    if (info.online) {
+      return "в сети";
+    }
+    var date = info.last_seen ? new Date(info.last_seen) : null;
+    if (!date || isNaN(date.getTime())) {
+      return "";
+    }
+    var when = window.PMTime.format(date, false); // "dd.mm.yyyy HH:MM" in the page's zone
+    var day = when.slice(0, 10);
+    var today = window.PMTime.format(new Date(), false).slice(0, 10);
+    return "был(а) в сети " + (day === today ? "сегодня" : day) + " в " + when.slice(11);
+  }
+
   window.PMTime = {
+    presence: presence,
     format: function (date, withSeconds) {
       var parts = {};
       formatterFor(withSeconds).formatToParts(date).forEach(function (part) {

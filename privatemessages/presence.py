@@ -1,0 +1,279 @@
+"""
+Who is online, and when others were last seen (docs/protocol.md, "Read
+positions, unread counts, receipts, typing, presence").
+
+A user is online while a socket of theirs, on any tab and process, has been
+active (its tab visible) in the last ONLINE_WINDOW seconds. Each active socket
+refreshes its own entry with every heartbeat: with REDIS_URL a sorted set per
+user in Redis (socket -> time), expiring when nobody refreshes it; otherwise
+this process's memory. No heartbeat touches the database: the persisted
+``ChatProfile.last_seen`` (a fallback for when Redis forgot) is written when a
+socket closes, at most once a minute per user and process.
+
+Like the per-user limits, presence fails open: if Redis cannot be reached,
+nobody is shown online and nothing else is held up.
+"""
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import redis
+import redis.asyncio as aioredis
+from django.db.models import Q
+
+from myproject.redis import get_redis, redis_key
+
+from .models import ChatProfile
+from .per_loop import per_loop
+from .userlimits import get_user_limits
+
+logger = logging.getLogger(__name__)
+
+# Seconds after a socket's last heartbeat while visible that its user still
+# counts as online: a little over two heartbeats (socket.js beats every 25 s).
+ONLINE_WINDOW = 60.0
+# How long Redis keeps a user's entries and last-seen time after the last refresh.
+KEEP_FOR = 30 * 24 * 3600
+# The persisted last_seen is written at most this often per user (per process).
+PERSIST_EVERY = 60.0
+STORE_TIMEOUT = 1.0
+
+
+@dataclass(frozen=True)
+class Presence:
+    online: bool
+    # Unix time of the user's last activity, or None if unknown.
+    last_seen: float | None
+
+    def as_frame(self) -> dict:
+        seen = None
+        if self.last_seen is not None:
+            moment = datetime.fromtimestamp(self.last_seen, tz=UTC).replace(microsecond=0)
+            seen = moment.isoformat().replace("+00:00", "Z")
+        return {"online": self.online, "last_seen": seen}
+
+
+def presence_of(now: float, newest_active: float | None, last_left: float | None) -> Presence:
+    """Presence from a user's newest active socket's time and the last time a socket left."""
+    online = newest_active is not None and newest_active >= now - ONLINE_WINDOW
+    times = [t for t in (newest_active, last_left) if t is not None]
+    return Presence(online=online, last_seen=max(times) if times else None)
+
+
+class _MemoryStore:
+    def __init__(self) -> None:
+        self.active: dict[int, dict[str, float]] = {}
+        self.left: dict[int, float] = {}
+
+    async def touch(self, user_id: int, socket: str, now: float) -> None:
+        self.active.setdefault(user_id, {})[socket] = now
+
+    async def leave(self, user_id: int, socket: str) -> float | None:
+        sockets = self.active.get(user_id, {})
+        seen = sockets.pop(socket, None)
+        if not sockets:
+            self.active.pop(user_id, None)
+        if seen is not None:
+            self.left[user_id] = max(seen, self.left.get(user_id, 0.0))
+        return seen
+
+    async def lookup(
+        self, user_ids: list[int], now: float, touch: tuple[int, str] | None = None
+    ) -> dict[int, Presence]:
+        if touch is not None:
+            await self.touch(*touch, now)
+        return {
+            user_id: presence_of(
+                now,
+                max(self.active.get(user_id, {}).values(), default=None),
+                self.left.get(user_id),
+            )
+            for user_id in user_ids
+        }
+
+    async def forget(self, user_id: int) -> None:
+        self.active.pop(user_id, None)
+        self.left.pop(user_id, None)
+
+
+# Remove socket ARGV[1] from KEYS[1]; if it had a time, keep the later of it
+# and KEYS[2] in KEYS[2] for ARGV[2] seconds. Returns the socket's time.
+_LEAVE = """
+local seen = redis.call('ZSCORE', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[1], ARGV[1])
+if seen then
+  local before = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if tonumber(seen) > before then
+    redis.call('SET', KEYS[2], seen, 'EX', ARGV[2])
+  end
+end
+return seen
+"""
+
+
+def _active_key(user_id: int) -> str:
+    return redis_key(f"pm:presence:{user_id}")
+
+
+def _left_key(user_id: int) -> str:
+    return redis_key(f"pm:seen:{user_id}")
+
+
+class _RedisStore:
+    """Presence in Redis, shared by every process; one per event loop."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+        self._leave = self.client.register_script(_LEAVE)
+
+    async def touch(self, user_id: int, socket: str, now: float) -> None:
+        key = _active_key(user_id)
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.zadd(key, {socket: now})
+            pipe.expire(key, KEEP_FOR)
+            await pipe.execute()
+
+    async def leave(self, user_id: int, socket: str) -> float | None:
+        seen = await self._leave(
+            keys=[_active_key(user_id), _left_key(user_id)], args=[socket, KEEP_FOR]
+        )
+        return float(seen) if seen is not None else None
+
+    async def lookup(
+        self, user_ids: list[int], now: float, touch: tuple[int, str] | None = None
+    ) -> dict[int, Presence]:
+        async with self.client.pipeline(transaction=False) as pipe:
+            if touch is not None:  # the asking socket's heartbeat, in the same round trip
+                key = _active_key(touch[0])
+                pipe.zadd(key, {touch[1]: now})
+                pipe.expire(key, KEEP_FOR)
+            for user_id in user_ids:
+                pipe.zrange(_active_key(user_id), 0, 0, desc=True, withscores=True)
+                pipe.get(_left_key(user_id))
+            answers = await pipe.execute()
+        if touch is not None:
+            answers = answers[2:]
+        found = {}
+        for index, user_id in enumerate(user_ids):
+            newest, left = answers[2 * index], answers[2 * index + 1]
+            found[user_id] = presence_of(
+                now, newest[0][1] if newest else None, float(left) if left else None
+            )
+        return found
+
+    async def forget(self, user_id: int) -> None:
+        await self.client.delete(_active_key(user_id), _left_key(user_id))
+
+
+class PresenceTracker:
+    """Presence as the consumers use it; never raises for a store failure."""
+
+    def __init__(self, store: _MemoryStore | _RedisStore) -> None:
+        self.store = store
+        self._down_until = 0.0
+        self._persisted: dict[int, float] = {}
+
+    async def touch(self, user_id: int, socket: str) -> None:
+        """Socket *socket* of *user_id* is active now (connected visible, or a heartbeat)."""
+        await self._ask(self.store.touch, user_id, socket, time.time(), unavailable=None)
+
+    async def leave(self, user_id: int, socket: str) -> float | None:
+        """Socket *socket* closed or went hidden; return its last active time."""
+        return await self._ask(self.store.leave, user_id, socket, unavailable=None)
+
+    async def lookup(
+        self, user_ids: list[int], *, touch: tuple[int, str] | None = None
+    ) -> dict[int, Presence]:
+        """
+        Return the presence of each of *user_ids* (empty when the store is
+        down); with *touch* (user id, socket), that socket is active now too,
+        in the same round trip (a heartbeat that asks for presence).
+        """
+        if not user_ids:
+            if touch is not None:
+                await self.touch(*touch)
+            return {}
+        return await self._ask(self.store.lookup, user_ids, time.time(), touch, unavailable={})
+
+    async def forget(self, user_id: int) -> None:
+        """Drop what is known of *user_id* (they chose to hide their presence)."""
+        await self._ask(self.store.forget, user_id, unavailable=None)
+
+    def should_persist(self, user_id: int) -> bool:
+        """Whether a closing socket of *user_id* writes last_seen (once a minute at most)."""
+        now = time.monotonic()
+        if now - self._persisted.get(user_id, -PERSIST_EVERY) < PERSIST_EVERY:
+            return False
+        if len(self._persisted) > 100_000:
+            self._persisted.clear()
+        self._persisted[user_id] = now
+        return True
+
+    async def _ask(self, call, *args, unavailable):
+        if time.monotonic() < self._down_until:
+            return unavailable
+        try:
+            async with asyncio.timeout(STORE_TIMEOUT):
+                return await call(*args)
+        except (redis.RedisError, OSError):
+            self._down_until = time.monotonic() + 5.0
+            logger.warning("Could not reach the presence store", exc_info=True)
+            return unavailable
+
+
+def forget_user(user_id: int) -> None:
+    """Drop what the store knows of *user_id*, from synchronous code (a settings change)."""
+    client = get_redis()
+    try:
+        if client is None:
+            _memory_store.active.pop(user_id, None)
+            _memory_store.left.pop(user_id, None)
+        else:
+            client.delete(_active_key(user_id), _left_key(user_id))
+    except (redis.RedisError, OSError):
+        logger.warning("Could not forget the presence of user %s", user_id, exc_info=True)
+
+
+def last_seen_persist(*, user_id: int, seen: float) -> None:
+    """Write *user_id*'s last_seen (from a database thread), unless a later one is there."""
+    moment = datetime.fromtimestamp(seen, tz=UTC)
+    updated = (
+        ChatProfile.objects.filter(user_id=user_id)
+        .filter(Q(last_seen__isnull=True) | Q(last_seen__lt=moment))
+        .update(last_seen=moment)
+    )
+    if not updated:
+        ChatProfile.objects.get_or_create(user_id=user_id, defaults={"last_seen": moment})
+
+
+def persisted_presence(last_seen: datetime | None) -> Presence | None:
+    """What the database knows: a last-seen time, never "online"."""
+    if last_seen is None:
+        return None
+    return Presence(online=False, last_seen=last_seen.timestamp())
+
+
+def merge(live: Presence | None, stored: Presence | None) -> Presence | None:
+    """The store's presence, with the persisted last_seen when the store has none newer."""
+    if live is None or live.last_seen is None:
+        return stored if live is None or not live.online else live
+    if stored is not None and stored.last_seen and stored.last_seen > live.last_seen:
+        return Presence(online=live.online, last_seen=stored.last_seen)
+    return live
+
+
+_memory_store = _MemoryStore()
+
+
+def _make_tracker() -> PresenceTracker:
+    # The per-user limits' connection to Redis (one per event loop): the
+    # calls are short, and a socket makes few of them.
+    client = get_user_limits().redis_client()
+    return PresenceTracker(_RedisStore(client) if client is not None else _memory_store)
+
+
+# The running event loop's PresenceTracker.
+get_presence = per_loop(_make_tracker)
