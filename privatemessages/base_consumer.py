@@ -146,7 +146,7 @@ class BaseConsumer(AsyncWebsocketConsumer):
             if self.ready:
                 self.send_queue.push(self.reload_settings)
         elif kind == events.THREAD_UPDATE:
-            self.thread_update(event["thread"])
+            self.thread_update(events.thread_frame(event))
         elif kind == events.UNREAD and self.ready:
             self.send_queue.push(lambda: self.send_json(event["frame"]))
 

@@ -130,16 +130,17 @@ def thread_payloads(
     total: int,
     unread: dict[int, int] | None = None,
     totals: dict[int, tuple[int, int]] | None = None,
-) -> dict:
+) -> tuple[dict, dict[int, dict]]:
     """
-    Return the thread-list update each participant receives for *message*:
-    participant id -> payload. *participants* maps user id to username;
-    *unread* each one's unread count in the thread after the message, and
-    *totals* (user id -> (unread total, version)) those whose total changed.
+    Return the thread-list update of *message*: the part every participant
+    gets, and each participant's own fields (participant id -> fields); a
+    participant's ``thread`` frame is the two merged. *participants* maps
+    user id to username; *unread* each one's unread count in the thread after
+    the message, and *totals* (user id -> (unread total, version)) those
+    whose total changed.
     """
     unread = unread or {}
     totals = totals or {}
-    # The same for every participant but the per-user fields: built once.
     common = {
         "type": "thread",
         "thread": message.thread_id,
@@ -148,25 +149,29 @@ def thread_payloads(
         "last_message": message_payload(message),
         "preview": Truncator(message.text).chars(selectors.PREVIEW_LENGTH),
     }
-    payloads = {}
+    own = {}
     for user_id in participants:
         partner_id = next((uid for uid in participants if uid != user_id), None)
-        payload = {
-            **common,
+        fields = {
             "partner": participants.get(partner_id, ""),
             "partner_id": partner_id,
             "outgoing": message.sender_id == user_id,
             "unread": unread.get(user_id, 0),
         }
         if user_id in totals:
-            payload["unread_total"], payload["version"] = totals[user_id]
-        payloads[user_id] = payload
-    return payloads
+            fields["unread_total"], fields["version"] = totals[user_id]
+        own[user_id] = fields
+    return common, own
+
+
+def thread_frame(event: dict) -> dict:
+    """The ``thread`` frame a user gets from their part of a ``thread.update`` event."""
+    return {**event["thread"], **event["own"]}
 
 
 def thread_summary_payload(summary: selectors.ThreadSummary) -> dict:
     """
-    Return one line of the thread list in the shape of thread_payloads (its
+    Return one line of the thread list in the shape of a ``thread`` frame (its
     ``last_message`` carries only ``id`` and ``created``), for a resync.
     """
     created = summary.last_message_created
@@ -217,12 +222,12 @@ def broadcast_message_created(
             ),
         )
     ]
-    # One event for every participant's thread list: each process decodes it once.
-    payloads = thread_payloads(
+    # One event for every participant's thread list, what they share in it once.
+    common, own = thread_payloads(
         message, participants=participants, total=total, unread=unread, totals=totals
     )
-    per_user = {str(user_id): {"thread": payload} for user_id, payload in payloads.items()}
-    sends.append((USERS_GROUP, {"type": THREAD_UPDATE, "per_user": per_user}))
+    per_user = {str(user_id): {"own": fields} for user_id, fields in own.items()}
+    sends.append((USERS_GROUP, {"type": THREAD_UPDATE, "thread": common, "per_user": per_user}))
     try:
         group_send_many(sends)
     except Exception:
@@ -307,32 +312,42 @@ def chat_message_event(
     """
     Return the group event for the message *payload*, with its JSON text for
     every receiving socket serialised here once rather than by each socket:
-    one text per participant (the sender's echoes the client_id; each carries
-    that participant's unread counts after the message, so that a chat page
-    keeps its header total without a frame more), and one for anyone else.
+    the text all share (``head``, up to the fields that differ) and, per
+    participant, the rest of theirs (``tails``: the client_id, echoed to its
+    sender only, and their unread counts after the message, so that a chat
+    page keeps its header total without a frame more). Small parts, so that
+    the event stays small on its way through Redis.
     """
+    shared = {key: value for key, value in payload.items() if key != "client_id"}
     event = {
         "type": "chat.message",
         "message": payload,
         "prev_id": prev_id,
-        # Other users' sockets get no client_id (see message_for_user).
-        "text": to_json({**payload, "client_id": None}),
+        "head": to_json(shared)[:-1],
     }
-    if unread:
-        totals = totals or {}
-        event["texts"] = {
-            str(user_id): to_json(
-                {
-                    **message_for_user(payload, user_id),
-                    "unread": count,
-                    **_total_fields(totals.get(user_id)),
-                }
-            )
-            for user_id, count in unread.items()
-        }
-    elif payload.get("client_id") is not None:
-        event["sender_text"] = to_json(payload)
+    totals = totals or {}
+    event["tails"] = {
+        str(user_id): _tail(
+            {
+                "client_id": message_for_user(payload, user_id).get("client_id"),
+                "unread": count,
+                **_total_fields(totals.get(user_id)),
+            }
+        )
+        for user_id, count in (unread or {}).items()
+    }
+    if payload.get("client_id") is not None and not unread:
+        event["tails"][str(payload.get("sender_id"))] = _tail({"client_id": payload["client_id"]})
     return event
+
+
+def _tail(fields: dict) -> str:
+    """The end of a frame's JSON text after a ``head``: ', "key": value, ...}'."""
+    return ", " + to_json(fields)[1:]
+
+
+# The tail of anyone who is not a participant (_tail({"client_id": None})).
+_NO_CLIENT_ID_TAIL = ', "client_id": null}'
 
 
 def _total_fields(total: tuple[int, int] | None) -> dict:
@@ -341,19 +356,11 @@ def _total_fields(total: tuple[int, int] | None) -> dict:
 
 def message_text_for_user(event: dict, user_id: int) -> str:
     """Return the JSON text of a ``chat.message`` event as *user_id* receives it."""
-    texts = event.get("texts")
-    if texts is not None:
-        text = texts.get(str(user_id))
-        if text is not None:
-            return text
-    message = event["message"]
-    if message.get("client_id") is not None and message.get("sender_id") == user_id:
-        text = event.get("sender_text")
-    else:
-        text = event.get("text")
-    if text is None:  # an event built without its texts
-        text = to_json(message_for_user(message, user_id))
-    return text
+    head = event.get("head")
+    if head is not None:
+        return head + event["tails"].get(str(user_id), _NO_CLIENT_ID_TAIL)
+    # An event built without its texts.
+    return to_json(message_for_user(event["message"], user_id))
 
 
 def to_json(content: dict) -> str:

@@ -180,9 +180,11 @@ def test_committed_message_reaches_the_thread_group(
     assert update["type"] == "thread.update"
     # One event for both participants' thread lists; boris's part of it:
     [to_boris] = [part for user_id, part in events.per_user(update) if user_id == boris.pk]
-    assert to_boris["thread"]["thread"] == thread.pk
-    assert to_boris["thread"]["total"] == 1
-    assert to_boris["thread"]["outgoing"] is False
+    frame = events.thread_frame(to_boris)
+    assert frame["thread"] == thread.pk
+    assert frame["total"] == 1
+    assert frame["outgoing"] is False
+    assert frame["partner"] == "anna"
 
 
 def test_a_failing_fan_out_does_not_fail_the_sender(
