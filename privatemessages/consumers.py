@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 
-from . import events, frames, selectors, services, unread
+from . import events, frames, selectors, services, thread_heads, unread
 from .base_consumer import (
     CLOSE_FORBIDDEN,
     CLOSE_TOO_MANY_SOCKETS,
@@ -169,9 +169,23 @@ class ChatConsumer(BaseConsumer):
         # message frames themselves).
         first = self.order.last_id is None
         after = self.order.sync_from(after)
-        payloads, more, reads = await in_database_thread(self._stored_after_with_reads)(
+        redis_client = get_user_limits().redis_client()
+        if not first and self.order.caught_up and not self.order.waiting:
+            # The keepalive: if the thread's newest message is one this socket
+            # delivered, nothing can be missing, and the database is not asked.
+            head = await thread_heads.head(redis_client, self.thread.pk)
+            if head is not None and head <= self.order.last_id:
+                await self.send_json(
+                    {"type": "synced", "last_id": self.order.last_id, "more": False}
+                )
+                if self.presence_asked():
+                    await self.send_presence()
+                return
+        payloads, more, reads, newest = await in_database_thread(self._stored_after_with_reads)(
             after, first
         )
+        if newest is not None:
+            await thread_heads.raise_head_async(redis_client, self.thread.pk, newest)
         # Charged against the user's replay budget, which may hold the page.
         retry_after = (
             await get_user_limits().pace_replay(self.user_id, len(payloads)) if payloads else 0
@@ -260,14 +274,21 @@ class ChatConsumer(BaseConsumer):
 
     def _stored_after_with_reads(
         self, after: int, first: bool
-    ) -> tuple[list[dict], bool, unread.ThreadReads | None]:
+    ) -> tuple[list[dict], bool, unread.ThreadReads | None, int | None]:
+        """The sync's page, the read state (first sync, or news), and the thread's newest id."""
         payloads, more = self._stored_after(after)
         reads = None
         if first or payloads:
             reads = unread.thread_reads(
                 thread_id=self.thread.pk, user_id=self.user_id, receipts=self.receipts
             )
-        return payloads, more, reads
+        if more:
+            newest = None  # not known without reading further
+        elif payloads:
+            newest = payloads[-1]["id"]
+        else:
+            newest = selectors.thread_newest_id(thread_id=self.thread.pk)
+        return payloads, more, reads, newest
 
     def _stored_after(self, after: int) -> tuple[list[dict], bool]:
         messages = selectors.messages_after(

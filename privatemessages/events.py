@@ -14,7 +14,7 @@ from channels.layers import get_channel_layer
 from django.utils.crypto import salted_hmac
 from django.utils.text import Truncator
 
-from . import selectors
+from . import selectors, thread_heads
 from .group_send import group_send_many
 from .models import Message
 
@@ -228,10 +228,19 @@ def broadcast_message_created(
     )
     per_user = {str(user_id): {"own": fields} for user_id, fields in own.items()}
     sends.append((USERS_GROUP, {"type": THREAD_UPDATE, "thread": common, "per_user": per_user}))
+    # The thread's head goes with the broadcast, in its round trip when it can;
+    # a tab's keepalive that sees the new head before the live event reads the
+    # database, which is correct, just not needed.
+    joined = False
     try:
-        group_send_many(sends)
+        joined = group_send_many(
+            sends,
+            also=lambda pipe: thread_heads.raise_head_in(pipe, message.thread_id, message.pk),
+        )
     except Exception:
         logger.exception("Could not broadcast message %s", message.pk)
+    if not joined:
+        thread_heads.raise_head(message.thread_id, message.pk)
 
 
 THREAD_UPDATE = "thread.update"

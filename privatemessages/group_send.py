@@ -4,15 +4,19 @@ thread that commits a message, a view); the receiving side is fanout.py.
 """
 
 import weakref
+from collections.abc import Callable
 
 import redis
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
+from redis.client import Pipeline
 
 
-def group_send_many(sends: list[tuple[str, dict]]) -> None:
+def group_send_many(
+    sends: list[tuple[str, dict]], *, also: Callable[[Pipeline], None] | None = None
+) -> bool:
     """
     Send each event to its group, in order, from synchronous code.
 
@@ -24,12 +28,12 @@ def group_send_many(sends: list[tuple[str, dict]]) -> None:
     """
     layer = get_channel_layer()
     if layer is None or not sends:
-        return
+        return False
     publisher = _pubsub_publisher(layer)
     if publisher is not None:
-        publisher.publish(sends)
-    else:
-        async_to_sync(_group_send_all)(layer, sends)
+        return publisher.publish(sends, also=also)
+    async_to_sync(_group_send_all)(layer, sends)
+    return False
 
 
 async def _group_send_all(layer: BaseChannelLayer, sends: list[tuple[str, dict]]) -> None:
@@ -54,6 +58,7 @@ class PubSubPublisher:
 
     def __init__(self, layer: RedisPubSubChannelLayer, address: str, prefix: str) -> None:
         self.layer = layer
+        self.address = address
         # Timeouts: a stuck Redis must not hold the thread that commits messages.
         self.client = redis.Redis.from_url(address, socket_timeout=5, socket_connect_timeout=5)
         self.prefix = prefix
@@ -61,11 +66,22 @@ class PubSubPublisher:
     def channel_name(self, group: str) -> str:
         return pubsub_group_channel(self.prefix, group)
 
-    def publish(self, sends: list[tuple[str, dict]]) -> None:
+    def publish(
+        self, sends: list[tuple[str, dict]], *, also: Callable[[Pipeline], None] | None = None
+    ) -> bool:
+        """
+        Publish *sends*; return True if *also* (more commands for the site's own
+        Redis, REDIS_URL) went into the same round trip, which it can when the
+        layer's Redis is that one.
+        """
         pipe = self.client.pipeline(transaction=False)
         for group, event in sends:
             pipe.publish(self.channel_name(group), self.layer.serialize(event))
+        joined = also is not None and self.address == settings.REDIS_URL
+        if joined:
+            also(pipe)
         pipe.execute()
+        return joined
 
 
 _publishers: "weakref.WeakKeyDictionary[BaseChannelLayer, PubSubPublisher | None]" = (

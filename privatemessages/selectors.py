@@ -164,6 +164,12 @@ def partners_last_seen(*, thread_id: int, user_id: int) -> dict[int, datetime | 
     return dict(rows)
 
 
+def thread_newest_id(*, thread_id: int) -> int:
+    """The id of the thread's newest message (0 for none): one index lookup."""
+    newest = Message.objects.filter(thread_id=thread_id).order_by("-id").values_list("id")[:1]
+    return next(iter(newest), (0,))[0]
+
+
 def messages_after(*, thread_id: int, after_id: int, limit: int = 500) -> list[Message]:
     """Return up to *limit* messages of the thread with id > *after_id*, oldest first."""
     return list(

@@ -8,9 +8,11 @@ settings give (memory without REDIS_URL, Redis with it).
 import asyncio
 
 import pytest
+import redis
 from channels.db import database_sync_to_async
+from django.conf import settings
 
-from privatemessages import profiles, services
+from privatemessages import consumers, events, profiles, services, thread_heads
 from privatemessages.models import ChatProfile, Membership
 from privatemessages.tests.realtime_fixtures import (
     TIMEOUT,
@@ -278,3 +280,100 @@ async def test_the_keepalive_sync_reads_no_counts(chat):
     [synced] = await receive_until(comm, "synced")
     assert "read" not in synced  # nothing new: nothing read from the database
     await comm.disconnect()
+
+
+# The keepalive sync against the thread's head (thread_heads.py)
+
+needs_redis = pytest.mark.skipif(
+    not settings.REDIS_URL, reason="needs Redis (set REDIS_URL): the heads live there"
+)
+
+
+def count_database_syncs(monkeypatch) -> list:
+    calls = []
+    real = consumers.ChatConsumer._stored_after_with_reads
+
+    def counted(self, *args):
+        calls.append(args)
+        return real(self, *args)
+
+    monkeypatch.setattr(consumers.ChatConsumer, "_stored_after_with_reads", counted)
+    return calls
+
+
+@needs_redis
+async def test_a_keepalive_with_nothing_new_asks_no_database(chat, monkeypatch):
+    comm, _ = await open_chat(chat["thread"].pk, chat["cookies"]["boris"])
+    calls = count_database_syncs(monkeypatch)
+    for _ in range(3):
+        await comm.send_json_to({"type": "sync", "after": 0})
+        [synced] = await receive_until(comm, "synced")
+        assert synced == {"type": "synced", "last_id": chat["first"].pk, "more": False}
+    assert calls == []
+    await comm.disconnect()
+
+
+@needs_redis
+async def test_a_lost_live_event_is_still_caught_by_the_keepalive(chat, monkeypatch):
+    thread = chat["thread"]
+    comm, _ = await open_chat(thread.pk, chat["cookies"]["boris"])
+    # The message's live event is lost (its group send fails); its head is noted.
+    monkeypatch.setattr(events, "group_send_many", lambda sends, also=None: False)
+    lost = await acreate(sender=chat["anna"], thread=thread, text="потерялось")
+    assert await drain(comm, 0.3) == []
+    await comm.send_json_to({"type": "sync", "after": 0})
+    frames = await receive_until(comm, "synced")
+    assert [frame.get("id") for frame in frames[:-1]] == [lost.pk]
+    await comm.disconnect()
+
+
+@needs_redis
+async def test_without_a_head_the_keepalive_reads_the_database_and_notes_it(chat, monkeypatch):
+    thread = chat["thread"]
+    comm, _ = await open_chat(thread.pk, chat["cookies"]["boris"])
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.delete(thread_heads.head_key(thread.pk))  # Redis restarted, or the thread went quiet
+    calls = count_database_syncs(monkeypatch)
+    await comm.send_json_to({"type": "sync", "after": 0})
+    await receive_until(comm, "synced")
+    assert len(calls) == 1
+    assert int(client.get(thread_heads.head_key(thread.pk))) == chat["first"].pk
+    await comm.send_json_to({"type": "sync", "after": 0})
+    await receive_until(comm, "synced")
+    assert len(calls) == 1  # the head is back
+    client.close()
+    await comm.disconnect()
+
+
+@needs_redis
+async def test_a_thread_without_messages_has_a_head_too(monkeypatch):
+    anna, boris = await database_sync_to_async(lambda: (make_rt_user(), make_rt_user()))()
+    thread = await database_sync_to_async(services.thread_get_or_create_for_pair)(
+        user=anna, other=boris
+    )
+    comm, _ = await open_chat(thread.pk, await database_sync_to_async(session_cookie)(anna))
+    calls = count_database_syncs(monkeypatch)
+    await comm.send_json_to({"type": "sync", "after": 0})
+    [synced] = await receive_until(comm, "synced")
+    assert (synced["last_id"], calls) == (0, [])
+    await comm.disconnect()
+
+
+@needs_redis
+async def test_a_client_that_claims_a_huge_position_cannot_raise_the_head(chat):
+    thread = chat["thread"]
+    comm, _ = await open_chat(thread.pk, chat["cookies"]["boris"], after=2**62)
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    assert int(client.get(thread_heads.head_key(thread.pk))) == chat["first"].pk
+    client.close()
+    await comm.disconnect()
+
+
+@needs_redis
+async def test_the_head_goes_with_the_broadcast(chat):
+    thread = chat["thread"]
+    later = await acreate(sender=chat["anna"], thread=thread, text="ещё")
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    assert int(client.get(thread_heads.head_key(thread.pk))) == later.pk
+    assert 0 < client.ttl(thread_heads.head_key(thread.pk)) <= thread_heads.HEAD_TTL
+    client.close()
