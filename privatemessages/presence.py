@@ -14,7 +14,6 @@ Like the per-user limits, presence fails open: if Redis cannot be reached,
 nobody is shown online and nothing else is held up.
 """
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from myproject.redis import get_redis, redis_key
 
 from .models import ChatProfile
 from .per_loop import per_loop
-from .userlimits import get_user_limits
+from .userlimits import UserLimits, get_user_limits
 
 logger = logging.getLogger(__name__)
 
@@ -171,9 +170,9 @@ class _RedisStore:
 class PresenceTracker:
     """Presence as the consumers use it; never raises for a store failure."""
 
-    def __init__(self, store: _MemoryStore | _RedisStore) -> None:
+    def __init__(self, store: _MemoryStore | _RedisStore, limits: UserLimits) -> None:
         self.store = store
-        self._down_until = 0.0
+        self.limits = limits
         self._persisted: dict[int, float] = {}
 
     async def touch(self, user_id: int, socket: str) -> None:
@@ -213,15 +212,11 @@ class PresenceTracker:
         return True
 
     async def _ask(self, call, *args, unavailable):
-        if time.monotonic() < self._down_until:
-            return unavailable
-        try:
-            async with asyncio.timeout(STORE_TIMEOUT):
-                return await call(*args)
-        except (redis.RedisError, OSError):
-            self._down_until = time.monotonic() + 5.0
-            logger.warning("Could not reach the presence store", exc_info=True)
-            return unavailable
+        # The per-user limits' fail-open asking: they share the connection, so
+        # when it is down for one it is down for both, and it is asked once.
+        return await self.limits.ask(
+            call, *args, unavailable=unavailable, failure="Could not reach the presence store"
+        )
 
 
 def forget_user(user_id: int) -> None:
@@ -271,8 +266,9 @@ _memory_store = _MemoryStore()
 def _make_tracker() -> PresenceTracker:
     # The per-user limits' connection to Redis (one per event loop): the
     # calls are short, and a socket makes few of them.
-    client = get_user_limits().redis_client()
-    return PresenceTracker(_RedisStore(client) if client is not None else _memory_store)
+    limits = get_user_limits()
+    client = limits.redis_client()
+    return PresenceTracker(_RedisStore(client) if client is not None else _memory_store, limits)
 
 
 # The running event loop's PresenceTracker.

@@ -14,11 +14,6 @@ def chat_settings(user_id: int) -> tuple[bool, bool]:
     return next(iter(row), (True, True))
 
 
-def sends_receipts(user_id: int) -> bool:
-    """Whether *user_id* announces reads (and sees others'); on by default."""
-    return chat_settings(user_id)[0]
-
-
 def profile_get(*, user_id: int) -> ChatProfile:
     """Return *user_id*'s profile, unsaved with the defaults if they have none yet."""
     return ChatProfile.objects.filter(user_id=user_id).first() or ChatProfile(user_id=user_id)

@@ -17,7 +17,6 @@ from django.db.models.functions import Coalesce
 
 from . import events, message_sql
 from .models import ChatProfile, Membership, Message, Thread
-from .profiles import sends_receipts
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ def thread_mark_read(*, user_id: int, thread_id: int, up_to: int) -> ReadState |
         _lock_thread(thread_id)
         member = (
             Membership.objects.filter(thread_id=thread_id, user_id=user_id)
-            .values("pk", "last_read_id", "unread_count")
+            .values("pk", "last_read_id", "unread_count", "user__chat_profile__send_receipts")
             .first()
         )
         if member is None:
@@ -78,7 +77,8 @@ def thread_mark_read(*, user_id: int, thread_id: int, up_to: int) -> ReadState |
             unread_total=total,
             version=version,
         )
-        receipts = sends_receipts(user_id)
+        # Receipts are on unless the user's profile turned them off.
+        receipts = member["user__chat_profile__send_receipts"] is not False
         transaction.on_commit(
             lambda: events.broadcast_read(state, announce_receipt=receipts), robust=True
         )

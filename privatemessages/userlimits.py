@@ -62,6 +62,8 @@ RENEW_EVERY = SOCKET_LEASE / 3
 STORE_TIMEOUT = 1.0
 STORE_RETRY_AFTER = 5.0
 
+_LIMITS_DOWN = "Could not reach the store of the per-user limits; letting everything through"
+
 # How often Redis trouble is logged, at most, in seconds.
 _WARN_EVERY = 60.0
 
@@ -298,12 +300,12 @@ class UserLimits:
         """Count a new socket of *user_id*; return its slot, or None if it is one too many."""
         slot = SocketSlot(user_id, f"{_PROCESS}:{os.getpid()}:{next(_socket_numbers)}")
         limit = app_settings.USER_MAX_SOCKETS
-        allowed = await self._ask(self.store.open_socket, slot, limit, unavailable=True)
+        allowed = await self.ask(self.store.open_socket, slot, limit, unavailable=True)
         return slot if allowed else None
 
     async def close_socket(self, slot: SocketSlot) -> None:
         """Stop counting the socket of *slot* (unreachable, its lease runs out by itself)."""
-        await self._ask(self.store.close_socket, slot, unavailable=None)
+        await self.ask(self.store.close_socket, slot, unavailable=None)
 
     async def _take(self, kind: str, user_id: int, rate: Rate, cost: float) -> float:
         key = (kind, user_id)
@@ -313,15 +315,18 @@ class UserLimits:
             if now < until:
                 return until - now
             del self._refused_until[key]
-        retry = await self._ask(self.store.take, kind, user_id, rate, cost, unavailable=0.0)
+        retry = await self.ask(self.store.take, kind, user_id, rate, cost, unavailable=0.0)
         if retry:
             if len(self._refused_until) > 10_000:
                 self._refused_until = {k: t for k, t in self._refused_until.items() if t > now}
             self._refused_until[key] = now + retry
         return retry
 
-    async def _ask(self, call, *args, unavailable):
-        """Return ``await call(*args)``, or *unavailable* if the store fails (fail open)."""
+    async def ask(self, call, *args, unavailable, failure: str = _LIMITS_DOWN):
+        """
+        Return ``await call(*args)``, or *unavailable* if Redis fails (fail open):
+        for these limits and for what shares their connection (presence.py).
+        """
         if time.monotonic() < self._down_until:
             return unavailable
         try:
@@ -329,7 +334,7 @@ class UserLimits:
                 return await call(*args)
         except (redis.RedisError, OSError):  # OSError: TimeoutError too
             self._down_until = time.monotonic() + STORE_RETRY_AFTER
-            _warn("Could not reach the store of the per-user limits; letting everything through")
+            _warn(failure)
             return unavailable
 
 
@@ -347,7 +352,7 @@ def take_search(user_id: int) -> float:
             keys=[redis_key(f"pm:limit:{SEARCH}:{user_id}")], args=[rate.rate, rate.burst, 1]
         )
     except (redis.RedisError, OSError):
-        _warn("Could not reach the store of the per-user limits; letting everything through")
+        _warn(_LIMITS_DOWN)
         return 0.0
     return float(answer)
 

@@ -8,8 +8,13 @@ from django.db import connections
 from django.test import Client
 
 from privatemessages.models import Message, Thread
-from privatemessages.services import message_create, thread_get_or_create_for_pair
+from privatemessages.services import (
+    message_create,
+    message_send_to_username,
+    thread_get_or_create_for_pair,
+)
 from privatemessages.tests.browser_fixtures import CHROMIUM, CHROMIUM_ARGS
+from privatemessages.tests.realtime_fixtures import make_rt_user, session_cookie
 from privatemessages.tests.servers import ServerProcess, free_port, server_env
 
 PASSWORD = "test-password-123"
@@ -176,3 +181,21 @@ def browser(monkeypatch):
         # keys connections by async context): close it, or it outlives the test
         # database.
         connections.close_all()
+
+
+@pytest.fixture
+def chat():
+    """
+    Two users in one thread, a third outside it, and their session cookies, for
+    the socket tests (a module may define its own ``chat``).
+    """
+    anna, boris, carol = make_rt_user("anna"), make_rt_user("boris"), make_rt_user("carol")
+    first = message_send_to_username(sender=anna, recipient_username="boris", text="Привет!")
+    return {
+        "anna": anna,
+        "boris": boris,
+        "carol": carol,
+        "thread": first.thread,
+        "first": first,
+        "cookies": {u.username: session_cookie(u) for u in (anna, boris, carol)},
+    }

@@ -19,31 +19,12 @@ from privatemessages.tests.realtime_fixtures import (
     TIMEOUT,
     communicator,
     drain,
-    make_rt_user,
     open_chat,
     receive,
     receive_until,
-    session_cookie,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def chat():
-    """Two users in one thread, a third outside it, and their session cookies."""
-    anna, boris, carol = make_rt_user("anna"), make_rt_user("boris"), make_rt_user("carol")
-    first = services.message_send_to_username(
-        sender=anna, recipient_username="boris", text="Привет!"
-    )
-    return {
-        "anna": anna,
-        "boris": boris,
-        "carol": carol,
-        "thread": first.thread,
-        "first": first,
-        "cookies": {u.username: session_cookie(u) for u in (anna, boris, carol)},
-    }
 
 
 def count_messages(**filters) -> int:

@@ -30,19 +30,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 acreate = database_sync_to_async(services.message_create)
 
 
-@pytest.fixture
-def chat():
-    anna, boris = make_rt_user("anna"), make_rt_user("boris")
-    first = services.message_send_to_username(sender=anna, recipient_username="boris", text="1")
-    return {
-        "anna": anna,
-        "boris": boris,
-        "thread": first.thread,
-        "first": first,
-        "cookies": {u.username: session_cookie(u) for u in (anna, boris)},
-    }
-
-
 @database_sync_to_async
 def member(thread, user) -> Membership:
     return Membership.objects.get(thread=thread, user=user)
