@@ -75,3 +75,18 @@ def django_db_setup(django_db_setup, django_db_blocker):
             connection.close()
             if connection.pool is not None:
                 connection.close_pool()
+
+
+@pytest.fixture(autouse=True)
+def fresh_skill_partner_directory(settings):
+    """
+    Read the process's set of skill accounts once per test: a test's rolled-back partners
+    send no signal (on SQLite their ids go to the next test's users), and a refresh in the
+    middle of a test would add a query to what it counts.
+    """
+    from skillchat.partners import directory
+
+    settings.SKILLCHAT_PARTNERS_REFRESH = 10**9
+    directory.invalidate()
+    yield
+    directory.invalidate()

@@ -51,12 +51,18 @@ INSTALLED_APPS = [
     "timezones",
     "privatemessages",
     "alice",
+    # Skills as chat partners (docs/skills-in-chat.md): after both, which it joins.
+    "skillchat",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After the session, before CommonMiddleware (whose redirects and 404s
+    # then speak the chosen language). Django's LocaleMiddleware, skipping the
+    # Alice webhooks.
+    "myproject.page_locale.PageLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -196,13 +202,16 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "privatemessages:thread_list"
 LOGOUT_REDIRECT_URL = "login"
 
+# Russian is the default and the source text (the msgids); English is a
+# catalog in locale/en. The language comes from Django's language cookie (the
+# header's switcher posts to set_language), else Accept-Language, else Russian
+# (myproject.page_locale; its cost is in bench/README.md, "Pages and languages").
 LANGUAGE_CODE = "ru"
-# Russian only until a translation exists: a browser asking for English would
-# otherwise get Django's own strings in English inside the Russian pages. With
-# one language there is nothing to negotiate, so no LocaleMiddleware (a
-# measurable share of every request: bench/README.md, "Alice over HTTP").
-LANGUAGES = [("ru", "Русский")]
+LANGUAGES = [("ru", "Русский"), ("en", "English")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# A year: the choice is a preference, not a session.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 60 * 60
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 # The zone used when the browser has not reported one (or reported a bad one).
 TIME_ZONE = os.environ.get("TIME_ZONE", "Europe/Moscow")
 USE_I18N = True
@@ -276,16 +285,38 @@ if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+    LANGUAGE_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
+# One console handler, on the root logger, for everything (myproject/log_config.py):
+# UTC times, and other libraries' records below WARNING dropped.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {
+            "()": "myproject.log_config.UTCFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s: %(message)s",
+        }
+    },
+    "filters": {"no_library_chatter": {"()": "myproject.log_config.LibraryChatterFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["no_library_chatter"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        # Django's defaults give these loggers console handlers of their own,
+        # and their records also reach the root's: runserver printed each
+        # request twice. Listed without handlers, they only reach the root's.
+        "django": {"level": "INFO"},
+        "django.server": {"level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "INFO"},
+    },
 }

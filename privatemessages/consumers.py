@@ -12,6 +12,8 @@ import asyncio
 import logging
 import time
 
+from django.utils.translation import gettext_lazy as _
+
 from . import events, frames, selectors, services, thread_heads, unread
 from .base_consumer import (
     CLOSE_FORBIDDEN,
@@ -104,6 +106,10 @@ class ChatConsumer(BaseConsumer):
         # The socket's one check of the input, on the event loop: bad input
         # costs no thread hop, and message_create trusts what it is given.
         checked = services.check_message(frame.get("text"), frame.get("client_id"))
+        # A tap of a bot's button: the text is the button's own title, read
+        # with the button from the database (the payload never comes from here).
+        button = frame.get("button")
+        tap = None if button is None else services.check_button_reference(button)
         # Across all of the user's sockets and processes.
         retry_after = await get_user_limits().take_message(self.user_id)
         if retry_after:
@@ -113,6 +119,16 @@ class ChatConsumer(BaseConsumer):
         try:
             # Saved, counted and broadcast (after commit) by the service; this
             # socket gets its own message back through the thread's group.
+            if tap is not None:
+                await in_database_thread(services.message_create_from_button)(
+                    sender=self.user,
+                    thread=self.thread,
+                    message_id=tap[0],
+                    index=tap[1],
+                    client_id=checked.client_id,
+                    participants=self.participants,
+                )
+                return
             await in_database_thread(services.message_create)(
                 sender=self.user,
                 thread=self.thread,
@@ -125,7 +141,7 @@ class ChatConsumer(BaseConsumer):
         except Exception:
             logger.exception("Could not save a message from user %s", self.user.pk)
             raise FrameError(
-                "server_error", "Сообщение не сохранено, оно будет отправлено ещё раз."
+                "server_error", _("Сообщение не сохранено, оно будет отправлено ещё раз.")
             ) from None
 
     async def receive_sync(self, frame: dict) -> None:
@@ -141,7 +157,7 @@ class ChatConsumer(BaseConsumer):
     async def receive_read(self, frame: dict) -> None:
         last_id = frame.get("last_id")
         if not is_valid_id(last_id):
-            raise FrameError("invalid_read", "last_id должен быть целым числом больше 0.")
+            raise FrameError("invalid_read", _("last_id должен быть целым числом больше 0."))
         if last_id <= self.read_up_to:
             return  # this socket moved the position that far already: no transaction
         self.read_up_to = last_id

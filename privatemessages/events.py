@@ -14,7 +14,7 @@ from channels.layers import get_channel_layer
 from django.utils.crypto import salted_hmac
 from django.utils.text import Truncator
 
-from . import selectors, thread_heads
+from . import bots, selectors, thread_heads
 from .group_send import group_send_many
 from .models import Message
 
@@ -95,7 +95,7 @@ def announce_sessions_ended(user_id: int, *, session_key: str | None = None) -> 
 
 def message_payload(message: Message, *, client_id: str | None = None) -> dict:
     """Return the wire form of *message* (``{"type": "message", ...}``)."""
-    return {
+    payload = {
         "type": "message",
         "id": message.pk,
         "thread": message.thread_id,
@@ -106,6 +106,35 @@ def message_payload(message: Message, *, client_id: str | None = None) -> dict:
         "created": iso_utc(message.created),
         "client_id": client_id,
     }
+    # People's messages have none: no key, no work.
+    if message.attachments:
+        public = public_attachments(message.attachments)
+        if public is not None:
+            payload["attachments"] = public
+    return payload
+
+
+# What of a bot message's attachments browsers see (docs/protocol.md).
+_PUBLIC_BUTTON_FIELDS = ("title", "url", "hide")
+
+
+def public_attachments(attachments: object) -> dict | None:
+    """
+    Return the form of a message's *attachments* sent to browsers: a bot's
+    buttons without their payloads (those stay on the server), its card and
+    end_session; None for anything else (a tapped button's reference).
+    """
+    if not isinstance(attachments, dict) or "buttons" not in attachments:
+        return None
+    buttons = [
+        {key: button[key] for key in _PUBLIC_BUTTON_FIELDS if key in button}
+        for button in attachments.get("buttons") or ()
+        if isinstance(button, dict)
+    ]
+    public = {"buttons": buttons, "end_session": bool(attachments.get("end_session"))}
+    if isinstance(attachments.get("card"), dict):
+        public["card"] = attachments["card"]
+    return public
 
 
 def stored_message_payload(message: Message) -> dict:
@@ -158,6 +187,8 @@ def thread_payloads(
             "outgoing": message.sender_id == user_id,
             "unread": unread.get(user_id, 0),
         }
+        if bots.is_bot(partner_id):
+            fields["partner_is_skill"] = True
         if user_id in totals:
             fields["unread_total"], fields["version"] = totals[user_id]
         own[user_id] = fields
@@ -175,7 +206,7 @@ def thread_summary_payload(summary: selectors.ThreadSummary) -> dict:
     ``last_message`` carries only ``id`` and ``created``), for a resync.
     """
     created = summary.last_message_created
-    return {
+    payload = {
         "type": "thread",
         "thread": summary.pk,
         "url": summary.get_absolute_url(),
@@ -190,6 +221,9 @@ def thread_summary_payload(summary: selectors.ThreadSummary) -> dict:
         "preview": summary.last_message_preview,
         "outgoing": summary.last_message_outgoing,
     }
+    if summary.partner_is_skill:
+        payload["partner_is_skill"] = True
+    return payload
 
 
 def broadcast_message_created(

@@ -5,6 +5,9 @@ JSON of a frame, and the ``error`` frames of docs/protocol.md.
 
 import json
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
 from .models import is_valid_id
 
 # What parse returns for text that is not JSON.
@@ -12,9 +15,14 @@ NOT_JSON = object()
 
 
 class FrameError(Exception):
-    """A client frame that is refused; ``code`` is stable, ``detail`` is for people."""
+    """
+    A client frame that is refused; ``code`` is stable, ``detail`` is for people:
+    lazy, translated into the socket's language only when an error frame is sent.
+    """
 
-    def __init__(self, code: str, detail: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, code: str, detail: str | Promise, *, retry_after: float | None = None
+    ) -> None:
         super().__init__(detail)
         self.code = code
         self.detail = detail
@@ -24,7 +32,7 @@ class FrameError(Exception):
 def rate_limited(retry_after: float | None) -> FrameError:
     """The refusal of a frame over a rate limit, to retry after *retry_after* seconds."""
     return FrameError(
-        "rate_limited", "Слишком много сообщений подряд, подождите.", retry_after=retry_after
+        "rate_limited", _("Слишком много сообщений подряд, подождите."), retry_after=retry_after
     )
 
 
@@ -46,7 +54,7 @@ def sync_after(frame: dict) -> int:
     """Return the id a ``sync`` frame asks for the messages after; refuse a bad one."""
     after = frame.get("after", 0)
     if not (is_valid_id(after) or (type(after) is int and after == 0)):
-        raise FrameError("invalid_sync", "after должен быть целым числом не меньше 0.")
+        raise FrameError("invalid_sync", _("after должен быть целым числом не меньше 0."))
     return after
 
 

@@ -37,12 +37,19 @@ class ThreadGone(Exception):
 
 
 def insert_in_order(
-    *, thread_id: int, sender_id: int, participant_ids: list[int], text: str, client_id: str
+    *,
+    thread_id: int,
+    sender_id: int,
+    participant_ids: list[int],
+    text: str,
+    client_id: str,
+    attachments: dict | None = None,
 ) -> Saved:
     """
     Insert a message with the thread row locked; count it, time it, and move
     the participants' unread counts and the sender's read position. Call inside
-    atomic().
+    atomic(). *attachments* (a bot's message, a tapped button) is stored as
+    JSON; None, every person's message, is NULL.
     """
     sql = _statements(connection.vendor)
     with connection.cursor() as cursor:
@@ -76,6 +83,7 @@ def insert_in_order(
                 text,
                 connection.ops.adapt_datetimefield_value(created),
                 client_id,
+                None if attachments is None else _attachments_value(attachments),
             ],
         )
         message_id = cursor.fetchone()[0]
@@ -127,6 +135,11 @@ def add_to_unread_total(cursor, *, user_id: int, delta: int) -> tuple[int, int]:
     cursor.execute(_statements(connection.vendor).add_to_total, [user_id, max(delta, 0), delta])
     total, version = cursor.fetchone()
     return total, version
+
+
+def _attachments_value(attachments: dict):
+    """*attachments* as the driver takes it for the JSON column (psycopg's Jsonb, text)."""
+    return Message._meta.get_field("attachments").get_db_prep_value(attachments, connection)
 
 
 def _as_aware(value: datetime | str) -> datetime:
@@ -202,7 +215,8 @@ def _separate_statements(vendor: str) -> _Statements:
     threads, messages = quote(Thread._meta.db_table), quote(Message._meta.db_table)
     members, profiles = quote(Membership._meta.db_table), quote(ChatProfile._meta.db_table)
     insert_columns = ", ".join(
-        column(Message, name) for name in ("thread", "sender", "text", "created", "client_id")
+        column(Message, name)
+        for name in ("thread", "sender", "text", "created", "client_id", "attachments")
     )
     count, last = column(Thread, "message_count"), column(Thread, "last_message")
     member_user, member_thread = column(Membership, "user"), column(Membership, "thread")
@@ -222,7 +236,7 @@ def _separate_statements(vendor: str) -> _Statements:
             f"(SELECT {unread} FROM {members} WHERE {member_thread} = %s AND {member_user} = %s)"
         ),
         insert=(
-            f"INSERT INTO {messages} ({insert_columns}) VALUES (%s, %s, %s, %s, %s) "
+            f"INSERT INTO {messages} ({insert_columns}) VALUES (%s, %s, %s, %s, %s, %s) "
             f"RETURNING {column(Message, 'id')}"
         ),
         # The sender: one more sent, everything read up to this message.

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 # The largest id a bigint column holds: bigger ids from URLs or JSON are no ids.
 MAX_ID = 2**63 - 1
@@ -44,8 +45,8 @@ class Thread(models.Model):
 
     class Meta:
         ordering = ["-last_message"]
-        verbose_name = "диалог"
-        verbose_name_plural = "диалоги"
+        verbose_name = _("диалог")
+        verbose_name_plural = _("диалоги")
 
     def __str__(self) -> str:
         return f"Thread #{self.pk} ({self.pair_key or 'group'})"
@@ -77,8 +78,8 @@ class Membership(models.Model):
         # The table Django made for the plain many-to-many field before.
         db_table = "privatemessages_thread_participants"
         unique_together = [("thread", "user")]
-        verbose_name = "участник"
-        verbose_name_plural = "участники"
+        verbose_name = _("участник")
+        verbose_name_plural = _("участники")
 
     def __str__(self) -> str:
         return f"User {self.user_id} in thread {self.thread_id}"
@@ -102,6 +103,10 @@ class Message(models.Model):
     # the API). Unique per sender, so a message resent after a reconnect is
     # saved once; the sender's tab matches its echo to the line it showed.
     client_id = models.CharField(max_length=64, blank=True, default="")
+    # What a bot's message carries beside its text (buttons, a card; written by
+    # the app that runs the bot), or a tapped button's reference on a user's
+    # message. NULL for people's messages, so they cost nothing (docs/protocol.md).
+    attachments = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -116,8 +121,8 @@ class Message(models.Model):
                 name="pm_message_sender_client_id_uniq",
             ),
         ]
-        verbose_name = "сообщение"
-        verbose_name_plural = "сообщения"
+        verbose_name = _("сообщение")
+        verbose_name_plural = _("сообщения")
 
     def __str__(self) -> str:
         return f"Message #{self.pk} in thread {self.thread_id}"
@@ -150,8 +155,8 @@ class ChatProfile(models.Model):
     last_seen = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        verbose_name = "настройки чата"
-        verbose_name_plural = "настройки чата"
+        verbose_name = _("настройки чата")
+        verbose_name_plural = _("настройки чата")
 
     def __str__(self) -> str:
         return f"Chat profile of user {self.user_id}"

@@ -7,6 +7,7 @@ the checks, then a selector or a service.
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, JsonResponse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from . import events, profiles, selectors
@@ -27,10 +28,10 @@ def history(request: HttpRequest, thread_id: int) -> JsonResponse:
     raw = request.GET.get("before")
     before = before_id(raw) if raw is not None else MAX_ID
     if before is None:
-        return api_error(400, "invalid_before", "before must be a message id.")
+        return api_error(400, "invalid_before", _("before должен быть id сообщения."))
     thread = selectors.thread_for_participant(thread_id=thread_id, user=request.user)
     if thread is None:
-        return api_error(404, "thread_not_found", "No such thread.")
+        return api_error(404, "thread_not_found", _("Такого диалога нет."))
     messages, more = selectors.messages_before(
         thread_id=thread.pk, before_id=before, limit=selectors.CHAT_HISTORY_LENGTH
     )
@@ -46,7 +47,7 @@ def user_search(request: HttpRequest) -> JsonResponse:
     """Usernames starting with ``?q=``, for the "Кому" field; rate-limited per user."""
     user = request.user
     if not user.is_authenticated:
-        return api_error(401, "unauthenticated", "Sign in first.")
+        return api_error(401, "unauthenticated", _("Сначала войдите."))
     query = request.GET.get("q", "").strip()
     if not query or len(query) > USER_SEARCH_MAX_LENGTH or not is_storable(query):
         return JsonResponse({"users": []})
@@ -54,7 +55,10 @@ def user_search(request: HttpRequest) -> JsonResponse:
     if retry_after:
         response = JsonResponse(
             {
-                "error": {"code": "rate_limited", "detail": "Too many lookups, wait a little."},
+                "error": {
+                    "code": "rate_limited",
+                    "detail": _("Слишком много запросов, подождите немного."),
+                },
                 "retry_after": seconds(retry_after),
             },
             status=429,
@@ -71,6 +75,6 @@ def notifications(request: HttpRequest) -> JsonResponse:
     """Turn the user's browser notifications on (``enabled=1``) or off (``enabled=0``)."""
     enabled = request.POST.get("enabled")
     if enabled not in ("0", "1"):
-        return api_error(400, "invalid_enabled", "enabled must be 0 or 1.")
+        return api_error(400, "invalid_enabled", _("enabled должен быть 0 или 1."))
     profile = profiles.profile_update(user_id=request.user.pk, notifications=enabled == "1")
     return JsonResponse({"notifications": profile.notifications})

@@ -13,6 +13,7 @@ from django.db.models.functions import Length, Substr
 from django.urls import reverse
 from django.utils.text import Truncator
 
+from . import bots
 from .models import MAX_ID, Membership, Message, Thread, is_storable, is_valid_id
 
 CHAT_HISTORY_LENGTH = 100
@@ -50,6 +51,8 @@ class ThreadSummary:
     last_message_created: datetime | None
     # True when the newest message was sent by the user the list is for.
     last_message_outgoing: bool
+    # Whether the partner is a bot (bots.py: a skill), which the list marks.
+    partner_is_skill: bool = False
 
     def get_absolute_url(self) -> str:
         return reverse("privatemessages:chat", kwargs={"thread_id": self.pk})
@@ -80,6 +83,18 @@ class ChatView:
     @property
     def partner_id(self) -> int | None:
         return self.partner.pk if self.partner is not None else None
+
+    @property
+    def partner_is_skill(self) -> bool:
+        """Whether the partner is a bot (bots.py): the page marks it and offers a restart."""
+        return bots.is_bot(self.partner_id)
+
+    @property
+    def restart_url(self) -> str | None:
+        """Where the restart form posts, for a bot partner; None otherwise."""
+        if not self.partner_is_skill:
+            return None
+        return bots.directory().restart_url(self.thread.pk)
 
     @property
     def older_url(self) -> str | None:
@@ -246,6 +261,7 @@ def thread_list_for_user(
             "message_count",
         )[: limit + 1]
     )
+    skill_ids = bots.directory().bot_user_ids()
     summaries = [
         ThreadSummary(
             pk=row["pk"],
@@ -257,6 +273,7 @@ def thread_list_for_user(
             last_message_preview=Truncator(row["newest_preview"] or "").chars(PREVIEW_LENGTH),
             last_message_created=row["newest_created"],
             last_message_outgoing=row["newest_sender_id"] == user.pk,
+            partner_is_skill=row["partner_pk"] in skill_ids,
         )
         for row in rows[:limit]
     ]

@@ -15,18 +15,28 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.utils.functional import Promise
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
-from . import conf, events, message_sql, selectors, unread
-from .models import ChatProfile, Membership, Message, Thread, is_storable
+from . import bots, conf, events, message_sql, selectors, unread
+from .models import ChatProfile, Membership, Message, Thread, is_storable, is_valid_id
 
 # Longer than a UUID in any notation, short enough to index.
 CLIENT_ID_MAX_LENGTH = 64
 
 
 class MessageError(ValueError):
-    """A message that cannot be sent; ``code`` is stable, ``message`` is for people."""
+    """
+    A message that cannot be sent; ``code`` is stable, ``message`` is for people.
 
-    def __init__(self, code: str, message: str) -> None:
+    ``message`` is lazy: it takes the language of whoever shows it (a page,
+    the API's response, a socket's error frame), which need not be the one
+    active where the error was raised (a socket's database thread).
+    """
+
+    def __init__(self, code: str, message: str | Promise) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -49,16 +59,27 @@ def check_message(text: object, client_id: object = None) -> CleanMessage:
 def clean_message_text(text: object) -> str:
     """Return *text* trimmed, or raise MessageError if it cannot be sent."""
     if not isinstance(text, str):
-        raise MessageError("invalid_text", "Текст сообщения должен быть строкой.")
+        raise MessageError("invalid_text", _("Текст сообщения должен быть строкой."))
     text = text.strip()
     if _is_blank(text):
-        raise MessageError("empty", "Сообщение не может быть пустым.")
+        raise MessageError("empty", _("Сообщение не может быть пустым."))
     # JSON (the API, the WebSocket) can carry what no column stores.
     if not is_storable(text):
-        raise MessageError("invalid_text", "Сообщение содержит недопустимые символы.")
+        raise MessageError("invalid_text", _("Сообщение содержит недопустимые символы."))
     limit = conf.app_settings.MAX_TEXT_LENGTH
     if len(text) > limit:
-        raise MessageError("too_long", f"Сообщение длиннее {limit} символов ({len(text)}).")
+        raise MessageError(
+            "too_long",
+            format_lazy(
+                ngettext_lazy(
+                    "Сообщение длиннее {limit} символа ({length}).",
+                    "Сообщение длиннее {limit} символов ({length}).",
+                    limit,
+                ),
+                limit=limit,
+                length=len(text),
+            ),
+        )
     return text
 
 
@@ -69,10 +90,13 @@ def clean_client_id(client_id: object) -> str:
     if not isinstance(client_id, str) or len(client_id) > CLIENT_ID_MAX_LENGTH:
         raise MessageError(
             "invalid_client_id",
-            f"client_id должен быть строкой не длиннее {CLIENT_ID_MAX_LENGTH} символов.",
+            format_lazy(
+                _("client_id должен быть строкой не длиннее {limit} символов."),
+                limit=CLIENT_ID_MAX_LENGTH,
+            ),
         )
     if not is_storable(client_id):
-        raise MessageError("invalid_client_id", "client_id содержит недопустимые символы.")
+        raise MessageError("invalid_client_id", _("client_id содержит недопустимые символы."))
     return client_id
 
 
@@ -115,7 +139,7 @@ def _count_of(queryset) -> Subquery:
 def thread_get_or_create_for_pair(*, user: AbstractBaseUser, other: AbstractBaseUser) -> Thread:
     """Return the one thread of *user* and *other*, creating it if needed."""
     if user.pk == other.pk:
-        raise MessageError("self_recipient", "Нельзя отправить сообщение самому себе.")
+        raise MessageError("self_recipient", _("Нельзя отправить сообщение самому себе."))
     pair_key = Thread.pair_key_for(user.pk, other.pk)
     thread = Thread.objects.filter(pair_key=pair_key).first()
     if thread is not None:
@@ -145,7 +169,7 @@ def message_send_to_username(
     username = recipient_username.strip() if isinstance(recipient_username, str) else None
     recipient = selectors.user_get_by_username(username=username)
     if recipient is None:
-        raise MessageError("unknown_recipient", "Такого пользователя нет.")
+        raise MessageError("unknown_recipient", _("Такого пользователя нет."))
     return message_send_to_user(sender=sender, recipient=recipient, text=text)
 
 
@@ -164,6 +188,7 @@ def message_create(
     text: str,
     client_id: str = "",
     participants: dict[int, str] | None = None,
+    attachments: dict | None = None,
 ) -> Message:
     """
     Save and count a message from *sender* in *thread*, then (after commit)
@@ -180,6 +205,11 @@ def message_create(
     *participants* (user id -> username, as selectors.thread_participants
     returns it) saves a query for a caller that already knows them, such as a
     socket that checked them when it opened; without it they are read here.
+
+    *attachments* (JSON) go with a bot's message (its buttons, card) or a
+    tapped button's reference (button_reference_check); None for everyone
+    else. After the broadcast, ``bots.message_committed`` is sent, in the same
+    on_commit, for an app that answers messages (skillchat).
     """
     # Not a check of the input: catches a caller that skipped check_message.
     assert isinstance(text, str), "check_message() first"
@@ -187,7 +217,7 @@ def message_create(
     if participants is None:
         participants = selectors.thread_participants(thread=thread)
     if sender.pk not in participants:
-        raise MessageError("not_participant", "Вы не участник этого диалога.")
+        raise MessageError("not_participant", _("Вы не участник этого диалога."))
     try:
         with transaction.atomic():
             saved = message_sql.insert_in_order(
@@ -196,6 +226,7 @@ def message_create(
                 participant_ids=list(participants),
                 text=text,
                 client_id=client_id,
+                attachments=attachments,
             )
             message = Message(
                 pk=saved.message_id,
@@ -204,26 +235,24 @@ def message_create(
                 text=text,
                 created=saved.created,
                 client_id=client_id,
+                attachments=attachments,
             )
             message._state.adding = False
             message._state.db = connection.alias
             # robust: the message is saved by then, so a failure to announce it
             # must not turn the sender's request into an error (and a resend).
             transaction.on_commit(
-                lambda: events.broadcast_message_created(
+                lambda: _announce(
                     message,
                     client_id=client_id or None,
                     participants=participants,
-                    total=saved.total,
-                    prev_id=saved.prev_id,
-                    unread=saved.unread,
-                    totals=saved.totals,
+                    saved=saved,
                 ),
                 robust=True,
             )
     except message_sql.ThreadGone:
         # Deleted since the caller read it (a socket keeps its thread).
-        raise MessageError("not_participant", "Вы не участник этого диалога.") from None
+        raise MessageError("not_participant", _("Вы не участник этого диалога.")) from None
     except IntegrityError:
         # The same client_id saved before: by an earlier send, a concurrent
         # call, or in another thread.
@@ -235,6 +264,102 @@ def message_create(
     return message
 
 
+def _announce(
+    message: Message, *, client_id: str | None, participants: dict[int, str], saved
+) -> None:
+    events.broadcast_message_created(
+        message,
+        client_id=client_id,
+        participants=participants,
+        total=saved.total,
+        prev_id=saved.prev_id,
+        unread=saved.unread,
+        totals=saved.totals,
+    )
+    # Receivers run after the broadcast: the message is on its way to the
+    # sockets whatever a receiver does. No receivers: the signal's own check.
+    bots.message_committed.send(Message, message=message, participants=participants)
+
+
+@dataclass(frozen=True)
+class ButtonTap:
+    """A checked tap of a bot's button: the text and attachments of the user's message."""
+
+    text: str
+    attachments: dict
+
+
+def check_button_reference(reference: object) -> tuple[int, int]:
+    """
+    Return the (message id, button index) of a message frame's ``button``
+    field, or raise MessageError("invalid_button").
+    """
+    if isinstance(reference, dict):
+        message_id, index = reference.get("message_id"), reference.get("index")
+        if is_valid_id(message_id) and type(index) is int and 0 <= index < 1000:
+            return message_id, index
+    raise MessageError("invalid_button", _invalid_button())
+
+
+def _invalid_button() -> str:
+    return _("Этой кнопки нет.")
+
+
+def button_tap_resolve(*, thread: Thread, user_id: int, message_id: int, index: int) -> ButtonTap:
+    """
+    Return what tapping button *index* of message *message_id* sends: the
+    button's title as the text, the reference as the attachments. Refuse
+    (MessageError "invalid_button") a message of another thread or not sent
+    by a bot partner of the thread, an index naming no button or a link
+    button, and a ``hide`` button of a message that is no longer the newest
+    (gone from the screen, as in Alice). The payload stays on the server.
+    """
+    row = (
+        Message.objects.filter(pk=message_id, thread_id=thread.pk)
+        .values_list("sender_id", "attachments")
+        .first()
+    )
+    if row is None or row[0] == user_id or not bots.is_bot(row[0]):
+        raise MessageError("invalid_button", _invalid_button())
+    buttons = (row[1] or {}).get("buttons") if isinstance(row[1], dict) else None
+    if not isinstance(buttons, list) or index >= len(buttons):
+        raise MessageError("invalid_button", _invalid_button())
+    button = buttons[index]
+    if not isinstance(button, dict) or button.get("url") or not button.get("title"):
+        raise MessageError("invalid_button", _invalid_button())
+    if button.get("hide") and selectors.thread_newest_id(thread_id=thread.pk) != message_id:
+        raise MessageError("invalid_button", _invalid_button())
+    return ButtonTap(
+        text=button["title"],
+        attachments={"button": {"message_id": message_id, "index": index}},
+    )
+
+
+def message_create_from_button(
+    *,
+    sender: AbstractBaseUser,
+    thread: Thread,
+    message_id: int,
+    index: int,
+    client_id: str = "",
+    participants: dict[int, str] | None = None,
+) -> Message:
+    """Send the tap of a bot's button (check_button_reference first) as *sender*'s message."""
+    if participants is None:
+        participants = selectors.thread_participants(thread=thread)
+    if sender.pk not in participants:
+        raise MessageError("not_participant", _("Вы не участник этого диалога."))
+    tap = button_tap_resolve(thread=thread, user_id=sender.pk, message_id=message_id, index=index)
+    return message_create(
+        sender=sender,
+        thread=thread,
+        text=tap.text,
+        client_id=client_id,
+        participants=participants,
+        attachments=tap.attachments,
+    )
+
+
 def _message_with_client_id(*, sender: AbstractBaseUser, client_id: str) -> Message | None:
     return (
         Message.objects.filter(sender=sender, client_id=client_id).select_related("sender").first()
@@ -244,6 +369,6 @@ def _message_with_client_id(*, sender: AbstractBaseUser, client_id: str) -> Mess
 def _check_same_thread(message: Message, thread: Thread) -> Message:
     if message.thread_id != thread.pk:
         raise MessageError(
-            "duplicate_client_id", "Этот client_id уже использован в другом диалоге."
+            "duplicate_client_id", _("Этот client_id уже использован в другом диалоге.")
         )
     return message

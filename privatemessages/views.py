@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import profiles, selectors, unread
+from . import bots, profiles, selectors, unread
 from .forms import ChatMessageForm, ChatSettingsForm, NewMessageForm, before_id
 from .services import MessageError, message_create, message_send_to_user
 
@@ -94,7 +94,13 @@ def _render_thread_list(request: HttpRequest, form: NewMessageForm) -> HttpRespo
     return render(
         request,
         "privatemessages/thread_list.html",
-        {"threads": page.threads, "form": form, "next_page_url": next_page_url},
+        {
+            "threads": page.threads,
+            "form": form,
+            "next_page_url": next_page_url,
+            # The bots one can write to (bots.py), listed under the form.
+            "skill_partners": bots.directory().listed_bots(),
+        },
     )
 
 

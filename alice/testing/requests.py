@@ -5,10 +5,10 @@ Build protocol requests as Yandex Dialogs sends them, for tests and tools.
     build_request(event(RequestType.SHOW_PULL), session_id="s", message_id=2, new=True)
 """
 
-import re
 from typing import Any
 
 from alice.engine.request_types import RequestType
+from alice.engine.utterance import number_entities, tokens_of
 
 __all__ = [
     "DEFAULT_META",
@@ -17,9 +17,6 @@ __all__ = [
     "event",
     "utterance",
 ]
-
-_WORD = re.compile(r"[\w-]+")
-_NUMBER = re.compile(r"-?\d+")
 
 # A phone's Yandex app: a screen, account linking, the audio player.
 DEFAULT_META: dict[str, Any] = {
@@ -42,13 +39,9 @@ def utterance(
     its words as NLU tokens, numbers as YANDEX.NUMBER entities unless *entities* is given,
     and *intents* (``{"order": {"slots": {...}}}``, ``{"YANDEX.CONFIRM": {"slots": {}}}``).
     """
-    tokens = _WORD.findall(text.lower())
+    tokens = tokens_of(text)
     if entities is None:
-        entities = [
-            {"type": "YANDEX.NUMBER", "tokens": {"start": i, "end": i + 1}, "value": int(t)}
-            for i, t in enumerate(tokens)
-            if _NUMBER.fullmatch(t)
-        ]
+        entities = number_entities(tokens)
     return {
         "command": text,
         "original_utterance": text,
@@ -62,7 +55,7 @@ def button_pressed(title: str, payload: Any) -> dict[str, Any]:
     return {
         "type": RequestType.BUTTON_PRESSED,
         "payload": payload,
-        "nlu": {"tokens": _WORD.findall(title.lower()), "entities": [], "intents": {}},
+        "nlu": {"tokens": tokens_of(title), "entities": [], "intents": {}},
     }
 
 

@@ -1,6 +1,7 @@
 """
-Run the chat benchmarks: ``python -m bench.chat [all|mix|delivery|idle] [flags]``. Each prints
-a table and one JSON line, and saves the JSON in bench/results/. See bench/README.md.
+Run the chat benchmarks: ``python -m bench.chat [all|mix|delivery|idle|skills] [flags]``.
+Each prints a table and one JSON line, and saves the JSON in bench/results/. See
+bench/README.md.
 """
 
 import argparse
@@ -10,11 +11,15 @@ import time
 
 from bench.common import create_database, delete_redis_keys, run_async, save
 
-from . import delivery, fixtures, idle, mix
+from . import delivery, fixtures, idle, mix, skills
 from .client import LoadClient
 from .servers import KINDS, ServerGroup
 
-WORKLOADS = {"mix": mix, "delivery": delivery, "idle": idle}
+WORKLOADS = {"mix": mix, "delivery": delivery, "idle": idle, "skills": skills}
+# What "all" runs (make bench-chat); the skills workload is run on its own.
+ALL = ["mix", "delivery", "idle"]
+# Workloads that measure ours alone.
+OURS_ONLY = {"idle", "skills"}
 
 
 def parse_args(argv: list[str] | None):
@@ -34,6 +39,9 @@ def parse_args(argv: list[str] | None):
     path.add_argument("--rate", type=float, default=2.0, help="delivery: messages/s sent")
     path.add_argument("--seconds", type=float, help="delivery: sending (10), idle: idle (30)")
     path.add_argument("--heartbeat", type=float, default=idle.HEARTBEAT, help="idle: 0: none")
+    talk = p.add_argument_group("skills in the chat (ours only)")
+    talk.add_argument("--mix-rate", type=float, help="the mix's total messages/s (100)")
+    talk.add_argument("--think", type=float, default=2.0, help="a skill user's pause (2 s)")
     args = p.parse_args(argv)
     if set(args.servers.split(",") if args.servers else []) - set(KINDS):
         p.error(f"--servers: of {', '.join(KINDS)}")
@@ -43,7 +51,7 @@ def parse_args(argv: list[str] | None):
 async def run(name: str, args, env: dict, data: dict) -> dict:
     """Run workload *name* against each server in turn; keep the others' results if one fails."""
     workload = WORKLOADS[name]
-    kinds = args.servers.split(",") if args.servers else ["ours"] if name == "idle" else KINDS
+    kinds = args.servers.split(",") if args.servers else ["ours"] if name in OURS_ONLY else KINDS
     results = {"workload": f"chat-{name}", "cores": os.cpu_count()}
     results |= {"date": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     results["params"] = {key: value for key, value in vars(args).items() if value is not None}
@@ -76,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     print(f"Redis prefix {env['REDIS_KEY_PREFIX']}, database {env['DATABASE_URL']}")
     try:
-        for name in WORKLOADS if args.workload == "all" else [args.workload]:
+        for name in ALL if args.workload == "all" else [args.workload]:
             results = run_async(run(name, args, env, WORKLOADS[name].prepare(args)))
             WORKLOADS[name].print_tables(results)
             save(results["workload"], results)

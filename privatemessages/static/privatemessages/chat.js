@@ -1,6 +1,7 @@
 /*
- * The live chat page (protocol: docs/protocol.md). Needs time.js, plural.js
- * and socket.js, and the page's #chat section; uses unread.js and notify.js
+ * The live chat page (protocol: docs/protocol.md). Needs Django's JavaScript
+ * catalog (gettext, ngettext, interpolate), time.js and socket.js, and the
+ * page's #chat section; uses unread.js and notify.js
  * when the page has them (base.html loads them for a signed-in user).
  *
  * - Every message is drawn with DOM nodes and textContent, never from HTML.
@@ -60,7 +61,6 @@
   var username = section.dataset.username || "";
   var partnerId = Number(section.dataset.partnerId) || null;
   var historyUrl = section.dataset.historyUrl || "";
-  var pluralForms = section.dataset.pluralForms || "сообщение,сообщения,сообщений";
   var RETRYABLE = { rate_limited: true, server_error: true };
   var OUTBOX_KEY = "pm-outbox:" + userId + ":" + threadId;
   var MAX_LENGTH = Number(textarea.dataset.maxLength || textarea.getAttribute("maxlength")) || 10000;
@@ -123,7 +123,7 @@
     mark.textContent = read ? "✓✓" : "✓";
     var words = document.createElement("span");
     words.className = "visually-hidden";
-    words.textContent = read ? "прочитано" : "доставлено";
+    words.textContent = read ? gettext("прочитано") : gettext("доставлено");
     el.replaceChildren(mark, words);
   }
 
@@ -135,7 +135,7 @@
     // Written text takes its direction from itself, isolated (site.css).
     authorEl.dir = "auto";
     // null: a deleted account, whose messages stay in the history.
-    authorEl.textContent = author === null ? "(пользователь удалён)" : author;
+    authorEl.textContent = author === null ? gettext("(пользователь удалён)") : author;
     var timeEl = document.createElement("time");
     timeEl.className = "message__time";
     var textEl = document.createElement("div");
@@ -152,6 +152,10 @@
     var own = message.sender_id === userId;
     var li = buildMessage(own, message.sender, message.text, message.created);
     li.dataset.id = String(message.id);
+    // A bot partner's buttons and card (bot_message.js).
+    if (message.attachments && window.PMBotMessage) {
+      window.PMBotMessage.decorate(li, message.attachments);
+    }
     if (own) {
       addReceipt(li, message.id);
     }
@@ -168,8 +172,40 @@
   function setTime(li, created) {
     var timeEl = li.querySelector(".message__time");
     var date = new Date(created);
-    timeEl.dateTime = date.toISOString().replace(/\.\d{3}Z$/, "Z");
-    timeEl.textContent = window.PMTime.format(date, true);
+    window.PMTime.show(timeEl, date);
+  }
+
+  // A line's state in words, for screen readers: the dashed outline and the
+  // "…" after the time are only seen.
+  function setStatus(li, text) {
+    var el = li.querySelector(".message__status");
+    if (!text) {
+      if (el) {
+        el.remove();
+      }
+      return;
+    }
+    if (!el) {
+      el = document.createElement("span");
+      el.className = "message__status visually-hidden";
+      li.querySelector(".message__time").after(el);
+    }
+    el.textContent = " (" + text + ")";
+  }
+
+  // Said once a burst settles, not with every message (announce.js).
+  function announceCounters() {
+    if (window.PMAnnounce) {
+      var text = counts.total.parentElement.textContent.replace(/\s+/g, " ").trim();
+      window.PMAnnounce.say(text, "counters");
+    }
+  }
+
+  // The length near the limit, said when typing pauses, not at every keystroke.
+  function announceLength() {
+    if (window.PMAnnounce && counter && !counter.hidden) {
+      window.PMAnnounce.say(counter.textContent, "compose-counter");
+    }
   }
 
   function firstPendingLine() {
@@ -204,7 +240,7 @@
   function bumpCounters(own) {
     var total = Number(counts.total.textContent) + 1;
     counts.total.textContent = String(total);
-    counts.word.textContent = window.ruPlural(total, pluralForms);
+    counts.word.textContent = npgettext("message count", "сообщение", "сообщений", total);
     var which = own ? counts.sent : counts.received;
     which.textContent = String(Number(which.textContent) + 1);
   }
@@ -280,7 +316,7 @@
     }
     var who = typeof frame.sender === "string" && frame.sender ? frame.sender : section.dataset.partner;
     typingEl.dataset.userId = String(frame.user_id);
-    typingEl.textContent = (who ? who + " " : "") + "печатает…";
+    typingEl.textContent = who ? interpolate(gettext("%s печатает…"), [who]) : gettext("печатает…");
     typingEl.classList.add("typing--on");
     clearTimeout(typingTimer);
     typingTimer = setTimeout(hideTyping, TYPING_SHOWN);
@@ -298,6 +334,7 @@
 
   function onInput() {
     drawCounter();
+    announceLength();
     if (composeError && !composeError.hidden && textarea.value.trim()) {
       showComposeError("");
     }
@@ -345,6 +382,7 @@
     if (mine) {
       li = mine.li;
       li.classList.remove("message--pending", "message--failed");
+      setStatus(li, "");
       li.removeAttribute("title");
       delete li.dataset.clientId;
       setTime(li, message.created);
@@ -363,6 +401,7 @@
       myReadId = Math.max(myReadId, message.id);
     }
     bumpCounters(message.sender_id === userId);
+    announceCounters();
     if (atNewest || mine) {
       showNewest();
     }
@@ -392,8 +431,10 @@
     }
     var note = document.createElement("span");
     note.className = "message__late";
-    note.textContent = "отправлено позже";
-    note.title = "Написано в " + window.PMTime.format(new Date(typedAt), true) + ", отправлено, когда появилась связь.";
+    note.textContent = gettext("отправлено позже");
+    note.title = interpolate(gettext("Написано %s, отправлено, когда появилась связь."), [
+      window.PMTime.full(new Date(typedAt)),
+    ]);
     li.querySelector(".message__time").after(" ", note);
   }
 
@@ -415,13 +456,15 @@
       return;
     }
     // Refused for good (empty, too long...): keep it on screen, say why.
-    failed(entry, frame.detail || "Сообщение не отправлено.");
+    failed(entry, frame.detail || gettext("Сообщение не отправлено."));
     forget(frame.client_id);
   }
 
   function failed(entry, reason) {
     var li = entry.li;
     li.classList.remove("message--pending");
+    // Its failure box says it in words (an alert).
+    setStatus(li, "");
     li.classList.add("message--failed");
     delete li.dataset.clientId;
     var box = document.createElement("div");
@@ -429,20 +472,20 @@
     var why = document.createElement("p");
     why.className = "message__error";
     why.setAttribute("role", "alert");
-    why.textContent = "Не отправлено: " + reason;
+    why.textContent = interpolate(gettext("Не отправлено: %s"), [reason]);
     var retry = document.createElement("button");
     retry.type = "button";
     retry.className = "message__action";
-    retry.textContent = "повторить";
+    retry.textContent = gettext("повторить");
     retry.addEventListener("click", function () {
       li.remove();
-      send(entry.text);
+      send(entry.text, entry.button);
       textarea.focus();
     });
     var remove = document.createElement("button");
     remove.type = "button";
     remove.className = "message__action";
-    remove.textContent = "удалить";
+    remove.textContent = gettext("удалить");
     remove.addEventListener("click", function () {
       li.remove();
       textarea.focus();
@@ -500,6 +543,14 @@
       if (window.PMNotify) {
         window.PMNotify.thread(frame);
       }
+      // Another conversation's news (this one's are in the log), said politely.
+      if (window.PMAnnounce && frame.outgoing === false && Number(frame.thread) !== threadId) {
+        var partner = frame.partner || gettext("(пользователь удалён)");
+        window.PMAnnounce.say(
+          interpolate(gettext("Новое сообщение от %(partner)s"), { partner: partner }, true),
+          "thread:" + frame.thread
+        );
+      }
     } else if (frame.type === "error") {
       onError(frame);
     }
@@ -520,16 +571,27 @@
   function sendPending(clientId) {
     var entry = pending.get(clientId);
     if (entry) {
-      socket.send({ type: "message", text: entry.text, client_id: clientId });
+      var frame = { type: "message", text: entry.text, client_id: clientId };
+      // A bot's chip: which button of which message (bot_message.js).
+      if (entry.button) {
+        frame.button = entry.button;
+      }
+      socket.send(frame);
     }
   }
 
-  function queue(text, clientId, created) {
+  function queue(text, clientId, created, button) {
     var li = buildMessage(true, username, text, created || new Date());
     li.classList.add("message--pending");
+    setStatus(li, gettext("отправляется"));
     li.dataset.clientId = clientId;
     list.appendChild(li);
-    pending.set(clientId, { text: text, li: li, created: li.querySelector("time").dateTime });
+    pending.set(clientId, {
+      text: text,
+      li: li,
+      created: li.querySelector("time").dateTime,
+      button: button || null,
+    });
   }
 
   function length(text) {
@@ -538,7 +600,19 @@
   }
 
   function formatNumber(n) {
-    return n.toLocaleString("ru-RU");
+    return n.toLocaleString(document.documentElement.lang || undefined);
+  }
+
+  function tooLong(n) {
+    return interpolate(
+      ngettext(
+        "Сообщение длиннее %(limit)s символа (%(length)s): сократите его на %(excess)s или разделите на несколько.",
+        "Сообщение длиннее %(limit)s символов (%(length)s): сократите его на %(excess)s или разделите на несколько.",
+        MAX_LENGTH
+      ),
+      { limit: formatNumber(MAX_LENGTH), length: formatNumber(n), excess: formatNumber(n - MAX_LENGTH) },
+      true
+    );
   }
 
   function drawCounter() {
@@ -569,9 +643,9 @@
     }
   }
 
-  function send(text) {
+  function send(text, button) {
     var clientId = newClientId();
-    queue(text, clientId);
+    queue(text, clientId, null, button);
     saveOutbox();
     showNewest();
     if (synced) {
@@ -584,15 +658,12 @@
   function compose() {
     var text = textarea.value.trim();
     if (!text || BLANK.test(text)) {
-      showComposeError("Сообщение пустое: напишите что-нибудь, кроме пробелов.");
+      showComposeError(gettext("Сообщение пустое: напишите что-нибудь, кроме пробелов."));
       return;
     }
     var n = length(text);
     if (n > MAX_LENGTH) {
-      showComposeError(
-        "Сообщение длиннее " + formatNumber(MAX_LENGTH) + " символов (" + formatNumber(n) +
-          "): сократите его на " + formatNumber(n - MAX_LENGTH) + " или разделите на несколько."
-      );
+      showComposeError(tooLong(n));
       return;
     }
     showComposeError("");
@@ -616,7 +687,12 @@
     try {
       var items = [];
       pending.forEach(function (entry, clientId) {
-        items.push({ client_id: clientId, text: entry.text, created: entry.created });
+        items.push({
+          client_id: clientId,
+          text: entry.text,
+          created: entry.created,
+          button: entry.button,
+        });
       });
       if (items.length) {
         window.sessionStorage.setItem(OUTBOX_KEY, JSON.stringify(items));
@@ -640,7 +716,7 @@
     }
     items.forEach(function (item) {
       if (item && typeof item.client_id === "string" && typeof item.text === "string") {
-        queue(item.text, item.client_id, item.created);
+        queue(item.text, item.client_id, item.created, item.button);
       }
     });
   }
@@ -714,7 +790,12 @@
       shown.add(message.id);
       fragment.append(buildConfirmed(message));
     });
+    // Busy while old lines go in: the log reads out new messages, not a page of history.
+    scroller.setAttribute("aria-busy", "true");
     list.insertBefore(fragment, list.firstElementChild);
+    window.requestAnimationFrame(function () {
+      scroller.removeAttribute("aria-busy");
+    });
     if (anchor) {
       var moved = anchor.getBoundingClientRect().top - before;
       if (moved) {
@@ -822,6 +903,10 @@
   });
   textarea.addEventListener("input", onInput);
   drawCounter();
+  // A bot's chip was tapped: sent like a typed message (bot_message.js).
+  section.addEventListener("pm:button", function (event) {
+    send(event.detail.text, event.detail.button);
+  });
 
   var divider = document.getElementById("unread-divider");
   if (jumpLink && divider) {

@@ -1,6 +1,6 @@
 /*
- * The live thread list (protocol: docs/protocol.md). Needs time.js,
- * plural.js and socket.js, and the page's #threads section; uses unread.js
+ * The live thread list (protocol: docs/protocol.md). Needs Django's
+ * JavaScript catalog, time.js and socket.js, and the page's #threads section; uses unread.js
  * and notify.js when the page has them.
  *
  * A new message in any of the user's threads moves that thread to the top
@@ -22,7 +22,6 @@
   var list = document.getElementById("thread-list");
   var empty = document.getElementById("threads-empty");
   var stateEl = document.getElementById("connection-state");
-  var pluralForms = list.dataset.pluralForms || "сообщение,сообщения,сообщений";
   var firstPage = section.dataset.firstPage !== "0";
   // Parts of a line that show text people wrote: they take their direction
   // from that text, isolated from the rest of the line (site.css).
@@ -100,7 +99,7 @@
       number.className = "thread__unread-count";
       var words = document.createElement("span");
       words.className = "visually-hidden";
-      words.textContent = " непрочитанных";
+      words.textContent = " " + gettext("непрочитанных");
       badge.replaceChildren(number, words);
     }
     number.textContent = String(unread);
@@ -131,10 +130,15 @@
       li.dataset.partnerId = String(thread.partner_id);
       drawPresence(li);
     }
-    child(li, "thread__partner", "span").textContent = thread.partner;
+    var partner = child(li, "thread__partner", "span");
+    partner.textContent = thread.partner;
+    // A bot partner (a skill): the mark after its name (skills.css).
+    if (thread.partner_is_skill === true) {
+      partner.dataset.mark = typeof gettext === "function" ? gettext("навык") : "навык";
+    }
     var count = child(li, "thread__count", "span");
     count.dataset.count = String(thread.total);
-    count.textContent = thread.total + " " + window.ruPlural(thread.total, pluralForms);
+    count.textContent = thread.total + " " + npgettext("message count", "сообщение", "сообщений", thread.total);
     if (thread.unread !== undefined) {
       setUnread(li, thread.unread, thread.version !== undefined ? thread.version : version);
     }
@@ -142,8 +146,7 @@
     if (lastMessage.created) {
       var time = child(li, "thread__time", "time");
       var date = new Date(lastMessage.created);
-      time.dateTime = lastMessage.created;
-      time.textContent = window.PMTime.format(date, false);
+      window.PMTime.show(time, date);
     }
     if (lastMessage.id) {
       li.dataset.lastMessageId = String(lastMessage.id);
@@ -181,6 +184,21 @@
     Array.prototype.forEach.call(list.querySelectorAll("li.thread[data-partner-id]"), drawPresence);
   }
 
+  // The list changed under a screen reader's user: say so, politely, once a
+  // burst settles (announce.js), one line per conversation.
+  function announce(frame) {
+    if (!window.PMAnnounce || frame.outgoing !== false) {
+      return;
+    }
+    var partner = typeof frame.partner === "string" && frame.partner
+      ? frame.partner
+      : gettext("(пользователь удалён)");
+    window.PMAnnounce.say(
+      interpolate(gettext("Новое сообщение от %(partner)s"), { partner: partner }, true),
+      "thread:" + frame.thread
+    );
+  }
+
   function applyTotal(frame) {
     if (window.PMUnread && frame.unread_total !== undefined && frame.version !== undefined) {
       window.PMUnread.apply(frame.unread_total, frame.version);
@@ -191,6 +209,7 @@
     if (frame.type === "thread") {
       apply(frame, true);
       applyTotal(frame);
+      announce(frame);
       if (window.PMNotify) {
         window.PMNotify.thread(frame);
       }
