@@ -33,6 +33,10 @@ APPS = {
     "alice_scripts": "bench.alice_common:alice_scripts_skill()",
     "trivial": "bench.alice_common:trivial",
 }
+# The durable peer (bench/alice_aliceio.py) runs in a virtualenv of its own: aliceio's pins
+# (redis<5.1, aiohttp, pydantic) conflict with the project's.
+ALICEIO_VENV = ROOT / ".venv-bench-aliceio"
+ALICEIO_REQUIREMENTS = ROOT / "bench" / "requirements-aliceio.txt"
 MEMORY_STORE = "alice.engine.storage.MemorySessionStore"
 # The README example as this project serves it; alice_scripts runs the same file, but for
 # its import line, so that both engines answer one script.
@@ -41,6 +45,15 @@ PROJECT_IMPORT = "from alice import Skill, request, say, suggest"
 # (command, original_utterance) of each turn, as Alice sends them.
 TURNS = [("", ""), ("саша", "Саша."), ("25", "25"), ("обожаю кошечек", "Обожаю кошечек")]
 FINAL_TEXT = "Рада познакомиться, саша! Когда вам исполнится 26, я могу подарить котёнка!"
+# The dialog with both retries (a non-number age, then no pet named), to compare engines'
+# answers turn by turn before timing them.
+TRANSCRIPT_TURNS = [
+    *TURNS[:2],
+    ("двадцать пять", "Двадцать пять."),
+    *TURNS[2:3],
+    ("не знаю", "Не знаю."),
+    ("люблю собак", "Люблю собак"),
+]
 TRIVIAL_BODY = b'{"response":{"text":"ok","end_session":false},"version":"1.0"}'
 
 
@@ -192,20 +205,27 @@ async def run_client(config: dict[str, Any]) -> dict[str, Any]:
 class Server(Started):
     """One target's server (``kind[:store][@granian|threads]``) on a free port."""
 
-    SPEC = re.compile(r"(webhook|alice_scripts|trivial)(?::(memory|redis|db))?(?:@(\d+|granian))?")
+    SPEC = re.compile(
+        r"(webhook|alice_scripts|aliceio|trivial)(?::(memory|redis|db))?(?:@(\d+|granian))?"
+    )
 
     def __init__(self, spec: str, env: Callable[[str | None], dict]):
         match = self.SPEC.fullmatch(spec)
         if not match or (match[2] and match[1] != "webhook"):
             raise SystemExit(f"unknown target {spec!r}: kind[:store][@granian|threads]")
         self.spec, self.kind, port = spec, match[1], free_port()
-        self.store = match[2] or ("memory" if self.kind == "webhook" else None)
+        self.store = match[2] or {"webhook": "memory", "aliceio": "redis"}.get(self.kind)
         # The webhook and its ceiling run as deployed (granian); alice_scripts as its README
         # deploys it (gunicorn).
         server = match[3] or ("granian" if self.kind != "alice_scripts" else "8")
         self.path = "/alice/" if self.kind == "webhook" else "/"
         self.slug = re.sub(r"[^\w+-]", "-", spec)
-        if server == "granian":  # deploy/alice/cluster.py's, with this target's app
+        if self.kind == "aliceio":  # on aiohttp's server, as aliceio's docs deploy it
+            if match[3]:
+                raise SystemExit(f"{spec!r}: aliceio runs on its own server")
+            command = [str(aliceio_python()), str(ROOT / "bench" / "alice_aliceio.py")]
+            command += ["--host", HOST, "--port", str(port)]
+        elif server == "granian":  # deploy/alice/cluster.py's, with this target's app
             command = server_command(port, threads=DEFAULT_THREADS)
             command[command.index(DEPLOYED_APP)] = APPS[self.kind]
         else:
@@ -221,11 +241,43 @@ class Server(Started):
 
     def store_class(self) -> str:
         """The class of the session store the webhook's skill gets under this server's env."""
+        if self.kind == "aliceio":
+            return "aliceio.fsm.storage.redis.RedisStorage"
         code = "import django; django.setup(); from alice.scripts.acquaintance import skill as s"
         code += "; print(type(s.store).__module__ + '.' + type(s.store).__qualname__)"
         run = [sys.executable, "-c", code]
         done = subprocess.run(run, cwd=ROOT, env=self.env, capture_output=True, text=True)
         return done.stdout.strip() if done.returncode == 0 else f"? {done.stderr[-200:]}"
+
+
+def transcript(server: Server, session_id: str) -> list[tuple]:
+    """Play TRANSCRIPT_TURNS to *server*; return each answer's text, buttons and end."""
+    import urllib.request
+
+    answers = []
+    for i, turn in enumerate(TRANSCRIPT_TURNS):
+        request = urllib.request.Request(
+            f"http://{HOST}:{server.port}{server.path}",
+            data=request_body(session_id, i, *turn),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            response = json.loads(reply.read())["response"]
+        buttons = tuple(button["title"] for button in response.get("buttons") or ())
+        answers.append((response["text"], buttons, bool(response.get("end_session"))))
+    return answers
+
+
+def aliceio_python() -> Path:
+    """Return the aliceio virtualenv's python, making the virtualenv first if need be."""
+    python, stamp = ALICEIO_VENV / "bin" / "python", ALICEIO_VENV / ".installed"
+    if not stamp.exists() or stamp.stat().st_mtime < ALICEIO_REQUIREMENTS.stat().st_mtime:
+        print(f"making {ALICEIO_VENV.name} ({ALICEIO_REQUIREMENTS.name})", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(ALICEIO_VENV)], check=True)
+        pip = [str(python), "-m", "pip", "install", "--quiet", "-r", str(ALICEIO_REQUIREMENTS)]
+        subprocess.run(pip, check=True)
+        stamp.touch()
+    return python
 
 
 def run_load(servers: list, concurrency: int, seconds: float, prefix: str, strict=False):

@@ -1,10 +1,12 @@
 """
 Benchmark the Alice webhook over HTTP: the four-turn README dialog, many sessions at once,
 against ``webhook[:memory|:redis|:db]`` (deploy/alice/cluster.py's granian command),
-``alice_scripts`` (gunicorn, as its README deploys it) and ``trivial`` (a constant answer on
-the webhook's server command: the ceiling); ``@granian`` or ``@N`` (gunicorn, N threads)
-picks the server. ``--processes 2``: two processes per target taking a dialog's requests in
-turn, as a round-robin balancer does. See bench/README.md, "Alice over HTTP".
+``aliceio`` (the durable peer: the dialog as an aliceio state machine on its Redis storage,
+aiohttp's server; bench/alice_aliceio.py), ``alice_scripts`` (gunicorn, as its README deploys
+it) and ``trivial`` (a constant answer on the webhook's server command: the ceiling);
+``@granian`` or ``@N`` (gunicorn, N threads) picks the server. ``--processes 2``: two
+processes per target taking a dialog's requests in turn, as a round-robin balancer does.
+See bench/README.md, "Alice over HTTP".
 """
 
 import argparse
@@ -17,10 +19,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common
-from bench.alice_common import MEMORY_STORE, Server, production_env, run_load
+from bench.alice_common import MEMORY_STORE, Server, production_env, run_load, transcript
 from bench.common import REDIS_URL, RESULTS, ROOT
 
-DEFAULT_TARGETS = "webhook:memory,webhook:redis,alice_scripts,trivial"
+DEFAULT_TARGETS = "webhook:memory,webhook:redis,aliceio,alice_scripts,trivial"
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -39,8 +41,9 @@ def summarise(runs: list[dict]) -> dict:
 
 
 def compare(specs: list[str], results: dict) -> list[dict]:
-    """Every target's ratios to the first alice_scripts and trivial targets, per level."""
-    kinds = ("alice_scripts", "trivial")
+    """Every target's ratios to the first aliceio, alice_scripts and trivial targets, per
+    level."""
+    kinds = ("aliceio", "alice_scripts", "trivial")
     others = [next((s for s in specs if s.startswith(kind)), None) for kind in kinds]
     rows = []
     for spec in [s for s in specs if s not in others]:
@@ -52,6 +55,21 @@ def compare(specs: list[str], results: dict) -> list[dict]:
                     row[key] = common.ratio(mine[key], theirs[key], 2)
                 rows.append(row)
     return rows
+
+
+def check_transcripts(targets: dict[str, list], stamp: str) -> None:
+    """Stop unless the webhook and aliceio answer the dialog, retries included, alike."""
+    said = {
+        spec: transcript(servers[0], f"transcript-{stamp}")
+        for spec, servers in targets.items()
+        if servers[0].kind in ("webhook", "aliceio")
+    }
+    first = next(iter(said.values()), None)
+    for spec, answers in said.items():
+        if answers != first:
+            raise SystemExit(f"{spec} answers otherwise:\n{answers}\n{first}")
+    if len(said) > 1:
+        print(f"same transcript ({len(first)} turns): {', '.join(said)}", flush=True)
 
 
 def main() -> None:
@@ -104,6 +122,7 @@ def main() -> None:
             if servers[0].store:
                 stores[spec] = servers[0].store_class()
             run_load(servers, max(levels), 1, f"warm-{stamp}", strict=True)  # checks the dialog
+        check_transcripts(targets, stamp)
         for n in range(args.rounds):
             for level in levels:  # the targets take turns: the machine's noise hits all alike
                 for spec in specs[n % len(specs) :] + specs[: n % len(specs)]:

@@ -82,10 +82,18 @@ def server_command(host: str, port: int) -> list[str]:
         host,
         "--port",
         str(port),
-        # Named rather than "auto", so that what runs is what was measured.
-        *("--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio"),
+        # Named rather than "auto", so that what runs is what was measured. The
+        # WebSocket protocol is uvicorn's websockets-sansio, keeping less per idle
+        # socket (deploy/ws_protocol.py).
+        *("--loop", "uvloop", "--http", "httptools"),
+        *("--ws", "deploy.ws_protocol:LeanWebSocketsProtocol"),
         # daphne's limit, which docs/protocol.md promises: 1 MiB per frame.
         *("--ws-max-size", str(2**20)),
+        # No permessage-deflate, which every browser offers: its compressor and
+        # decompressor stay allocated for as long as the socket is open, more than
+        # everything else an idle socket keeps, to save a few bytes on the chat's
+        # short frames (figures: bench/README.md, "2026-12-01: idle memory per socket").
+        *("--ws-per-message-deflate", "false"),
         # Channels' router has no lifespan protocol.
         *("--lifespan", "off"),
         # Client addresses and scheme from nginx's X-Forwarded-* headers.

@@ -12,13 +12,18 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.utils import translation
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
 
 from . import events, frames, services, user_events
 from .conf import app_settings
 from .db_threads import in_database_thread
 from .fanout import get_fanout
 from .frames import NOT_JSON, FrameError, error_frame, rate_limited
+from .languages import socket_language
 from .presence import get_presence, last_seen_persist
 from .profiles import chat_settings
 from .ratelimit import TokenBucket
@@ -78,7 +83,7 @@ class BaseConsumer(AsyncWebsocketConsumer):
 
     async def __call__(self, scope: dict, receive, send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            await self.serve(scope, receive, send)
         finally:
             # However the socket ended, stop delivering to it.
             self.send_queue.close()
@@ -91,6 +96,21 @@ class BaseConsumer(AsyncWebsocketConsumer):
                 await get_user_limits().close_socket(self.socket_slot)
                 if self.shows_presence:
                     await self.presence_left()
+
+    async def serve(self, scope: dict, receive, send) -> None:
+        """
+        AsyncConsumer.__call__ for a consumer without a channel of its own: it
+        would read the socket in a task of its own and wait for that task with
+        asyncio.wait, which costs every idle socket a second task and its
+        waiters, and every frame a task switch; this one reads in the socket's
+        own task.
+        """
+        self.scope, self.channel_layer, self.base_send = scope, None, send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass  # the socket ended
 
     async def dispatch(self, message: dict) -> None:
         # AsyncConsumer.dispatch hops to a worker thread to close stale database
@@ -220,13 +240,13 @@ class BaseConsumer(AsyncWebsocketConsumer):
             if retry_after:
                 raise rate_limited(retry_after)
             if text_data is None:
-                raise FrameError("binary_frame", "Двоичные кадры не поддерживаются.")
+                raise FrameError("binary_frame", _("Двоичные кадры не поддерживаются."))
             if frame is NOT_JSON:
-                raise FrameError("invalid_json", "Кадр не является JSON.")
+                raise FrameError("invalid_json", _("Кадр не является JSON."))
             frame_type = frame.get("type") if isinstance(frame, dict) else None
             handler = self.frame_handlers.get(frame_type) if isinstance(frame_type, str) else None
             if handler is None:
-                raise FrameError("unknown_type", "Неизвестный тип кадра.")
+                raise FrameError("unknown_type", _("Неизвестный тип кадра."))
             await getattr(self, handler)(frame)
         except services.MessageError as error:
             await self.send_error(error.code, error.message, client_id)
@@ -265,7 +285,7 @@ class BaseConsumer(AsyncWebsocketConsumer):
     async def receive_activity(self, frame: dict) -> None:
         active = frame.get("active")
         if not isinstance(active, bool):
-            raise FrameError("invalid_activity", "active должен быть true или false.")
+            raise FrameError("invalid_activity", _("active должен быть true или false."))
         self.wants_presence = True
         if active == self.active or not self.shows_presence:
             self.active = active
@@ -292,12 +312,17 @@ class BaseConsumer(AsyncWebsocketConsumer):
     async def send_error(
         self,
         code: str,
-        detail: str,
+        detail: str | Promise,
         client_id: str | None = None,
         retry_after: float | None = None,
     ) -> None:
         if not self.ready:
             return  # closing: the session ended meanwhile
+        # Translated here, on the error path only: Channels activates no
+        # language for a socket, and activating one around every frame would
+        # cost every frame.
+        with translation.override(socket_language(self.scope)):
+            detail = str(detail)
         frame = error_frame(code, detail, client_id, retry_after)
         # Escaped if need be: the echoed client_id is whatever the client sent.
         await self.send(text_data=events.to_json_escaped(frame))

@@ -41,7 +41,8 @@ PERSIST_EVERY = 60.0
 STORE_TIMEOUT = 1.0
 
 
-@dataclass(frozen=True)
+# Kept per chat socket (its partner's, last sent): no instance dictionary.
+@dataclass(frozen=True, slots=True)
 class Presence:
     online: bool
     # Unix time of the user's last activity, or None if unknown.

@@ -27,8 +27,12 @@ class SendQueue:
     itself, and never gets its own frames out of order.
     """
 
+    # A queue per socket, most of them idle: no instance dictionary.
+    __slots__ = ("_error_task", "_on_error", "_queue", "_started", "_task", "closed")
+
     def __init__(self, on_error: Callable[[BaseException], Awaitable[None]] | None = None) -> None:
-        self._queue: deque[Callable[[], Coroutine[Any, Any, Any]]] = deque()
+        # Made when a job first has to wait behind another: most sockets never need it.
+        self._queue: deque[Callable[[], Coroutine[Any, Any, Any]]] | None = None
         self._task: asyncio.Task | None = None
         # The job the task must finish, until the task starts.
         self._started: tuple[Coroutine[Any, Any, Any], Any] | None = None
@@ -45,6 +49,8 @@ class SendQueue:
         if self.closed:
             return
         if self._task is not None:
+            if self._queue is None:
+                self._queue = deque()
             self._queue.append(job)
             return
         # A context of its own, as a task would have: the job may set context
@@ -87,7 +93,7 @@ class SendQueue:
     def close(self) -> None:
         """Drop the queued jobs and stop the one in progress."""
         self.closed = True
-        self._queue.clear()
+        self._queue = None
         if self._task is not None:
             self._task.cancel()
 
@@ -99,7 +105,7 @@ class SendQueue:
             while self._queue:
                 await self._run(self._queue.popleft()())
         finally:
-            self._task = None
+            self._task = self._queue = None
 
     def _drained(self, task: asyncio.Task) -> None:
         # _drain clears _task when it ends; still set, the task was cancelled
@@ -129,7 +135,7 @@ class SendQueue:
         # The socket cannot be trusted with later jobs (it would miss this
         # one's frames): stop, and let the owner decide what to do.
         self.closed = True
-        self._queue.clear()
+        self._queue = None
         if self._on_error is None:
             logger.error("A socket's delivery failed", exc_info=error)
         else:

@@ -1,0 +1,130 @@
+"""
+uvicorn's ``websockets-sansio`` WebSocket protocol, lighter on an idle socket
+(deploy/cluster.py serves the chat with it; where an idle socket's memory
+goes: bench/README.md, "2026-12-01: idle memory per socket").
+
+A chat tab holds its socket open for hours and sends a frame every 25 s, so
+what the protocol keeps per socket counts more than what it does per frame:
+
+- the receive queue: an ``asyncio.Queue`` builds four deques and an Event for
+  what is, here, at most a few events with one reader; ``ReceiveQueue`` is a
+  deque and a waiter made when first needed;
+- the "writable" flag: an ``asyncio.Event`` builds a deque for its waiters;
+  ``WritableFlag`` makes a waiter only when a send has to wait;
+- the handshake's request and response (websockets' objects, with their
+  headers), which uvicorn keeps for as long as the socket lives and never
+  reads after the handshake, and which websockets' server parser keeps too
+  (a local of its generator, alive while it parses frames): let go once
+  the handshake is answered. The ASGI scope keeps its own copy of the
+  headers, which the application may still read.
+
+Everything else is uvicorn's own, unchanged (uvicorn is pinned; the chat's
+socket tests run on this class through deploy/cluster.py's command).
+"""
+
+import asyncio
+from collections import deque
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import OPEN, Protocol
+
+
+class ReceiveQueue:
+    """What uvicorn's protocol uses of ``asyncio.Queue``, for one reader (the ASGI app)."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: deque | None = None
+        self._waiter: asyncio.Future | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        if self._items is None:
+            self._items = deque()
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        item = self._items.popleft()
+        if not self._items:
+            self._items = None  # an idle socket keeps no empty deque
+        return item
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def qsize(self) -> int:
+        return len(self._items) if self._items else 0
+
+
+class WritableFlag:
+    """What uvicorn's protocol uses of ``asyncio.Event`` for its "writable" flag."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiters: list[asyncio.Future] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> None:
+        if self._set:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+
+class LeanWebSocketsProtocol(WebSocketsSansIOProtocol):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = ReceiveQueue()  # type: ignore[assignment]
+        self.writable = WritableFlag()  # type: ignore[assignment]
+        self.writable.set()
+
+    async def send(self, message: Any) -> None:
+        answered = self.handshake_complete
+        await super().send(message)
+        if self.handshake_complete and not answered:
+            self.let_go_of_handshake()
+
+    def let_go_of_handshake(self) -> None:
+        # Read by uvicorn only until the handshake is answered.
+        self.request = self.response = None
+        conn = self.conn
+        # websockets' server parser keeps the request in its frame for as long
+        # as it parses frames; the frame parser it hands over to (the base
+        # class's) keeps nothing. Swapped only at a frame boundary: right after
+        # the 101 response nothing can have arrived yet (a client sends frames
+        # only once it has read it), and the check makes sure.
+        if conn.state is OPEN and not conn.reader.buffer and conn.parser_exc is None:
+            parser = Protocol.parse(conn)
+            next(parser)
+            conn.parser = parser

@@ -1,0 +1,126 @@
+"""deploy/ws_protocol.py: uvicorn's WebSocket protocol as deployed, lighter on idle sockets,
+behaving as uvicorn's own."""
+
+import asyncio
+import contextlib
+import gc
+import weakref
+
+import pytest
+import uvicorn
+from websockets.asyncio.client import connect
+
+from deploy.processes import free_port
+from deploy.ws_protocol import LeanWebSocketsProtocol, ReceiveQueue, WritableFlag
+
+
+async def test_the_receive_queue_hands_items_over_in_order_and_waits_when_empty():
+    queue = ReceiveQueue()
+    assert queue.empty()
+    assert queue.qsize() == 0
+    queue.put_nowait(1)
+    queue.put_nowait(2)
+    assert queue.qsize() == 2
+    assert [await queue.get(), await queue.get()] == [1, 2]
+    assert queue.empty()
+
+    getter = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    assert not getter.done()
+    queue.put_nowait(3)
+    assert await getter == 3
+
+
+async def test_a_cancelled_get_leaves_the_queue_working():
+    queue = ReceiveQueue()
+    getter = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    getter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await getter
+    queue.put_nowait("after")
+    assert await queue.get() == "after"
+
+
+async def test_the_writable_flag_holds_every_waiter_until_it_is_set():
+    flag = WritableFlag()
+    flag.set()
+    await flag.wait()  # set: returns at once
+    flag.clear()
+    assert not flag.is_set()
+    waiters = [asyncio.ensure_future(flag.wait()) for _ in range(3)]
+    cancelled = asyncio.ensure_future(flag.wait())
+    await asyncio.sleep(0)
+    assert not any(w.done() for w in waiters)
+    cancelled.cancel()
+    await asyncio.sleep(0)
+    flag.set()
+    await asyncio.gather(*waiters)
+    assert cancelled.cancelled()
+
+
+async def echo(scope, receive, send):
+    """Accept, then send back every text frame until the client goes."""
+    assert scope["type"] == "websocket"
+    assert (await receive())["type"] == "websocket.connect"
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        await send({"type": "websocket.send", "text": message["text"]})
+
+
+@contextlib.asynccontextmanager
+async def lean_server():
+    """An in-process uvicorn serving echo with the deployed protocol; yields its URL and
+    the weak references to each handshake request it parsed."""
+    requests = []
+
+    class Watched(LeanWebSocketsProtocol):
+        def handle_connect(self, event):
+            requests.append(weakref.ref(event))
+            super().handle_connect(event)
+
+    port = free_port()
+    config = uvicorn.Config(
+        echo, host="127.0.0.1", port=port, ws=Watched, lifespan="off", log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.ensure_future(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield f"ws://127.0.0.1:{port}/", requests, server
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_frames_go_both_ways_in_order_as_on_uvicorns_protocol():
+    texts = ["один", "x" * 200_000, *map(str, range(50))]
+    async with (
+        lean_server() as (url, _, _server),
+        connect(url, compression=None, max_size=None) as ws,
+    ):
+        for text in texts:
+            await ws.send(text)
+        assert [await ws.recv() for _ in texts] == texts
+        # A message in fragments is put back together.
+        await ws.send(iter(["раз", "два", "три"]))
+        assert await ws.recv() == "раздватри"
+
+
+async def test_the_handshake_is_let_go_once_answered():
+    async with lean_server() as (url, requests, server), connect(url, compression=None) as ws:
+        await ws.send("ping")
+        assert await ws.recv() == "ping"
+        gc.collect()
+        (protocol,) = server.server_state.connections
+        assert protocol.request is None
+        assert protocol.response is None
+        assert requests
+        assert all(ref() is None for ref in requests)
+        # And the socket still works after the parser was handed over.
+        await ws.send("still here")
+        assert await ws.recv() == "still here"
