@@ -20,13 +20,20 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev
+install-dev: $(VENV)/.installed-dev node_modules/.package-lock.json
+
+# axe-core for the accessibility tests, as package-lock.json pins it (npm writes the target).
+# Without npm those tests skip with a reason (outside CI).
+node_modules/.package-lock.json: package-lock.json
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund; \
+	else echo "npm not found: the axe-core accessibility tests will skip"; fi
 
 migrate: install
 	$(BIN)/python manage.py migrate --no-input
 
 demo-users: migrate
 	$(BIN)/python manage.py create_demo_users
+	$(BIN)/python manage.py create_demo_skills
 
 ## Serve the site on the embedded defaults (SQLite, in-memory channel layer).
 run: demo-users
@@ -45,11 +52,28 @@ format: install-dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+## The README's screenshots (docs/screenshots/): the chat at phone and desktop size, in
+## Russian and English, taken by /usr/bin/chromium from a site on the embedded defaults.
+.PHONY: screenshots
+screenshots: install-dev
+	$(BIN)/python tools/screenshots.py
+
+## The translation catalogs (README, "Languages"): collect the marked strings of Python,
+## templates and scripts into locale/{en,ru}, then compile the .mo files (committed, so a
+## clone needs no gettext). Needs GNU gettext. Translate the new entries, then run it again.
+MESSAGES_ARGS := -l en -l ru --no-location --no-wrap --no-obsolete \
+	--ignore=node_modules --ignore=staticfiles --ignore=bench
+.PHONY: messages
+messages: install
+	$(BIN)/python manage.py makemessages $(MESSAGES_ARGS)
+	$(BIN)/python manage.py makemessages -d djangojs $(MESSAGES_ARGS)
+	$(BIN)/python manage.py compilemessages --ignore='.*' --ignore=node_modules
+
 ## Every benchmark (bench/README.md); none is part of the test suite.
 bench: bench-alice bench-chat
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-bench-aliceio staticfiles .pytest_cache .ruff_cache
 
 ## Chat benchmarks (see bench/README.md): ours, the stock Channels relay and a plain
 ## websockets relay under the same load client (mix, delivery path), ours with idle tabs,
@@ -75,8 +99,9 @@ cluster: demo-users
 		--host $(HOST) --port $(CLUSTER_PORT) --no-migrate $(CLUSTER_ARGS)
 
 ## Alice benchmark (bench/README.md, "Alice over HTTP"): the webhook over HTTP, in memory
-## and on Redis (needed on loopback), against alice_scripts and a trivial endpoint (about
-## 4 minutes). Shorter: make bench-alice BENCH_ALICE_HTTP_ARGS="--rounds 1 --levels 16"
+## and on Redis (needed on loopback), against aliceio on its Redis storage (in a virtualenv
+## of its own, made on first use: bench/requirements-aliceio.txt), alice_scripts and a
+## trivial endpoint (about 5 minutes). Shorter: make bench-alice BENCH_ALICE_HTTP_ARGS="--rounds 1 --levels 16"
 .PHONY: bench-alice
 bench-alice: $(VENV)/.installed-bench-alice
 	$(BIN)/python bench/alice_http.py $(BENCH_ALICE_HTTP_ARGS)

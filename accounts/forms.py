@@ -1,8 +1,7 @@
 from django.contrib.auth.forms import AuthenticationForm, UserCreationForm, UsernameField
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-
-from privatemessages.plural import ru_plural
 
 from .usernames import confusable_username, invisible_characters
 
@@ -17,12 +16,18 @@ class LoginForm(AuthenticationForm):
         if refusal is None:
             return super().get_invalid_login_error()
         return ValidationError(
-            "Слишком много неудачных попыток входа. Попробуйте снова через %(minutes)s %(unit)s.",
+            " ".join(
+                (
+                    gettext("Слишком много неудачных попыток входа."),
+                    ngettext(
+                        "Попробуйте снова через %(minutes)s минуту.",
+                        "Попробуйте снова через %(minutes)s минут.",
+                        refusal.minutes,
+                    ),
+                )
+            ),
             code=THROTTLED,
-            params={
-                "minutes": refusal.minutes,
-                "unit": ru_plural(refusal.minutes, "минуту,минуты,минут"),
-            },
+            params={"minutes": refusal.minutes},
         )
 
 

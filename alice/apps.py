@@ -4,6 +4,7 @@ from django.apps import AppConfig
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
 
 from alice.engine import morphology
 from alice.engine.deadline import DEFAULT_DEADLINE, set_default_deadline
@@ -12,7 +13,7 @@ from alice.engine.storage import SessionStore, set_default_store
 
 class AliceConfig(AppConfig):
     name = "alice"
-    verbose_name = "Навыки Алисы"
+    verbose_name = _("Навыки Алисы")
 
     def ready(self) -> None:
         # Skills are created at import time by scripts that know nothing of settings: tell

@@ -15,6 +15,7 @@ from django.db import connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.html import escape
+from django.utils.translation import get_language, gettext
 from psycopg_pool import PoolTimeout, TooManyRequests
 
 logger = logging.getLogger(__name__)
@@ -23,14 +24,17 @@ logger = logging.getLogger(__name__)
 # pool takes to drain.
 RETRY_AFTER = 5
 
-MESSAGE = "Сервер перегружен. Повторите попытку через несколько секунд."
-
-PAGE = f"""<!doctype html>
-<html lang="ru">
-<head><meta charset="utf-8"><title>Сервер перегружен</title></head>
-<body><h1>Сервер перегружен</h1><p>{escape(MESSAGE)}</p></body>
+# In the request's language (LocaleMiddleware activated it before the view ran).
+PAGE = """<!doctype html>
+<html lang="{language}">
+<head><meta charset="utf-8"><title>{title}</title></head>
+<body><h1>{title}</h1><p>{message}</p></body>
 </html>
 """
+
+
+def overloaded_message() -> str:
+    return gettext("Сервер перегружен. Повторите попытку через несколько секунд.")
 
 
 def is_pool_exhausted(exception: BaseException) -> bool:
@@ -77,9 +81,16 @@ def overloaded_response(request: HttpRequest) -> HttpResponse:
         request.get_preferred_type(["text/html", "application/json"]) == "application/json"
     )
     if wants_json:
-        response = JsonResponse({"error": "overloaded", "message": MESSAGE}, status=503)
+        response = JsonResponse(
+            {"error": "overloaded", "message": overloaded_message()}, status=503
+        )
     else:
-        response = HttpResponse(PAGE, status=503, content_type="text/html; charset=utf-8")
+        page = PAGE.format(
+            language=escape(get_language()),
+            title=escape(gettext("Сервер перегружен")),
+            message=escape(overloaded_message()),
+        )
+        response = HttpResponse(page, status=503, content_type="text/html; charset=utf-8")
     response["Retry-After"] = str(RETRY_AFTER)
     return response
 

@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
 
 from . import services
 from .models import Message, Thread
@@ -38,7 +39,7 @@ class ThreadAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Thread]:
         return super().get_queryset(request).prefetch_related("participants")
 
-    @admin.display(description="участники")
+    @admin.display(description=_("участники"))
     def participant_names(self, thread: Thread) -> str:
         return ", ".join(user.get_username() for user in thread.participants.all())
 
@@ -56,7 +57,7 @@ class MessageAdmin(admin.ModelAdmin):
     fields = ("thread", "sender", "created", "text")
     readonly_fields = ("thread", "sender", "created")
 
-    @admin.display(description="текст")
+    @admin.display(description=_("текст"))
     def short_text(self, message: Message) -> str:
         return Truncator(message.text).chars(60)
 

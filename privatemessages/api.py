@@ -9,6 +9,8 @@ import json
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.crypto import constant_time_compare
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from . import events, selectors
@@ -29,8 +31,11 @@ API_ERROR_STATUS = {
 }
 
 
-def api_error(status: int, code: str, detail: str) -> JsonResponse:
-    """Return the API's error body, ``{"error": {"code": ..., "detail": ...}}``."""
+def api_error(status: int, code: str, detail: str | Promise) -> JsonResponse:
+    """
+    Return the API's error body, ``{"error": {"code": ..., "detail": ...}}``;
+    ``detail`` in the request's language (Accept-Language, Russian by default).
+    """
     return JsonResponse({"error": {"code": code, "detail": detail}}, status=status)
 
 
@@ -43,33 +48,39 @@ def send_message_api(request: HttpRequest, thread_id: int) -> HttpResponse:
     nothing about which threads exist.
     """
     if request.method != "POST":
-        response = api_error(405, "method_not_allowed", "Only POST is allowed.")
+        response = api_error(405, "method_not_allowed", _("Разрешён только POST."))
         response["Allow"] = "POST"
         return response
     if not _api_key_is_valid(request.headers.get("X-Api-Key", "")):
-        return api_error(401, "unauthorized", "Missing or wrong X-Api-Key header.")
+        return api_error(401, "unauthorized", _("Заголовок X-Api-Key не указан или неверен."))
     data = _read_json_object(request)
     if isinstance(data, JsonResponse):
         return data
 
     if "sender_id" in data:
         if not is_valid_id(data["sender_id"]):
-            return api_error(400, "invalid_sender", "sender_id must be a positive integer.")
+            return api_error(
+                400, "invalid_sender", _("sender_id должен быть целым числом больше 0.")
+            )
         sender = selectors.user_get(user_id=data["sender_id"])
     elif "sender" in data:
         if not isinstance(data["sender"], str):
-            return api_error(400, "invalid_sender", "sender must be a username (a string).")
+            return api_error(
+                400, "invalid_sender", _("sender должен быть именем пользователя (строкой).")
+            )
         sender = selectors.user_get_by_username(username=data["sender"])
     else:
-        return api_error(400, "missing_sender", "Give sender_id (or sender, a username).")
+        return api_error(
+            400, "missing_sender", _("Укажите sender_id (или sender, имя пользователя).")
+        )
     if "text" not in data:
-        return api_error(400, "missing_text", "Give text.")
+        return api_error(400, "missing_text", _("Укажите text."))
 
     thread = selectors.thread_get(thread_id=thread_id)
     if thread is None:
-        return api_error(404, "thread_not_found", "No such thread.")
+        return api_error(404, "thread_not_found", _("Такого диалога нет."))
     if sender is None:
-        return api_error(400, "unknown_sender", "No such sender.")
+        return api_error(400, "unknown_sender", _("Такого отправителя нет."))
     try:
         checked = check_message(data["text"])
         message = message_create(sender=sender, thread=thread, text=checked.text)
@@ -83,24 +94,31 @@ def _read_json_object(request: HttpRequest) -> dict | JsonResponse:
     body = _read_body(request)
     if body is None:
         return api_error(
-            413, "too_large", f"The request body is larger than {API_MAX_BODY_BYTES} bytes."
+            413,
+            "too_large",
+            _("Тело запроса больше %(limit)s байт.") % {"limit": API_MAX_BODY_BYTES},
         )
     charset = request.content_params.get("charset")
     if charset is not None and not _names_utf8(charset):
         return api_error(
-            400, "invalid_json", f"Content-Type declares charset={charset!r}; send UTF-8."
+            400,
+            "invalid_json",
+            _("Content-Type объявляет charset=%(charset)r; отправляйте UTF-8.")
+            % {"charset": charset},
         )
     text = _utf8_text(body)
     if text is None:
         return api_error(
-            400, "invalid_json", "The request body is not UTF-8 (UTF-16, latin-1...); send UTF-8."
+            400,
+            "invalid_json",
+            _("Тело запроса не в UTF-8 (UTF-16, latin-1…); отправляйте UTF-8."),
         )
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
-        return api_error(400, "invalid_json", "The request body is not valid UTF-8 JSON.")
+        return api_error(400, "invalid_json", _("Тело запроса не является JSON в UTF-8."))
     if not isinstance(data, dict):
-        return api_error(400, "invalid_json", "The request body must be a JSON object.")
+        return api_error(400, "invalid_json", _("Тело запроса должно быть объектом JSON."))
     return data
 
 

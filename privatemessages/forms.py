@@ -55,7 +55,7 @@ class NewMessageForm(ChatMessageForm):
         """Return the user called so (the value comes stripped), or refuse it."""
         recipient = selectors.user_get_by_username(username=self.cleaned_data["recipient"])
         if recipient is None:
-            raise forms.ValidationError("Такого пользователя нет.", code="unknown_recipient")
+            raise forms.ValidationError(_("Такого пользователя нет."), code="unknown_recipient")
         return recipient
 
 

@@ -3,18 +3,8 @@ from datetime import datetime
 from django import template
 
 from ..events import iso_utc
-from ..plural import ru_plural
 
 register = template.Library()
-
-
-@register.filter
-def rupluralize(value: object, forms: str) -> str:
-    """
-    Return the Russian plural form of *forms* for the number *value*:
-    ``{{ n|rupluralize:"сообщение,сообщения,сообщений" }}``.
-    """
-    return ru_plural(value, forms or "")
 
 
 @register.filter

@@ -31,6 +31,8 @@ def post_bytes(thread):
             data=body,
             content_type=content_type,
             HTTP_X_API_KEY=KEY,
+            # The details below are read in English (Russian without the header).
+            HTTP_ACCEPT_LANGUAGE="en",
         )
 
     return post

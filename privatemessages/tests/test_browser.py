@@ -9,6 +9,7 @@ run against one process, as ``make run`` serves the site. Skipped without
 what they need, except under CI.
 """
 
+import datetime as dt
 import re
 from zoneinfo import ZoneInfo
 
@@ -19,7 +20,6 @@ from django.utils.text import Truncator
 
 from privatemessages import selectors, services
 from privatemessages.models import Message
-from privatemessages.plural import ru_plural
 from privatemessages.tests.browser_fixtures import (
     CHROMIUM,
     WAIT,
@@ -59,7 +59,12 @@ REAL_SERVICES = bool(settings.REDIS_URL) and connection.vendor == "postgresql"
 HOSTILE = (
     '<img src=x onerror="window.__pwned=(window.__pwned||0)+1"><script>window.__pwned=1</script>'
 )
-FORMS = "сообщение,сообщения,сообщений"
+# What the main flow reads on the page, per language of the browser (its
+# Accept-Language picks the page's language).
+TEXTS = {
+    "ru-RU": {"3 messages": "сообщения", "today": "сегодня", "time": "%H:%M"},
+    "en-US": {"3 messages": "messages", "today": "today", "time": "%I:%M %p"},
+}
 NEWEST_IN_VIEW = """() => {
   const last = document.querySelector("#message-list li:last-child").getBoundingClientRect();
   const box = document.getElementById("message-list").parentElement.getBoundingClientRect();
@@ -101,11 +106,11 @@ def people(transactional_db):
 class Person:
     """One browser context: a person with their own cookies and time zone."""
 
-    def __init__(self, browser, base_url: str, user, zone: str) -> None:
+    def __init__(self, browser, base_url: str, user, zone: str, locale: str = "ru-RU") -> None:
         self.user = user
         self.zone = zone
         self.base_url = base_url
-        self.context = browser.new_context(timezone_id=zone, locale="ru-RU", base_url=base_url)
+        self.context = browser.new_context(timezone_id=zone, locale=locale, base_url=base_url)
         self.context.set_default_timeout(WAIT)
         self.problems: list[str] = []
         self.page = self.new_page()
@@ -153,20 +158,31 @@ class Person:
         assert self.problems == []
 
 
-def expected_time(message: Message, zone: str) -> str:
-    return message.created.astimezone(ZoneInfo(zone)).strftime("%d.%m.%Y %H:%M:%S")
+def expected_time(message: Message, zone: str, locale: str) -> str:
+    """A message of today as time.js labels it: "сегодня 14:05" / "today 02:05 PM"."""
+    local = message.created.astimezone(ZoneInfo(zone))
+    assert local.date() == dt.datetime.now(ZoneInfo(zone)).date(), "the test crossed midnight"
+    return f"{TEXTS[locale]['today']} {local.strftime(TEXTS[locale]['time'])}"
+
+
+def spaces(text: str) -> str:
+    # Intl puts narrow and no-break spaces before "PM" and in dates.
+    return re.sub(r"[\u00a0\u202f]", " ", text)
 
 
 @needs_cluster
-def test_two_people_chat_live_through_two_processes(people, cluster, browser):
+@pytest.mark.parametrize("locale", ["ru-RU", "en-US"])
+def test_two_people_chat_live_through_two_processes(people, cluster, browser, locale):
+    """Once per language: the browsers' Accept-Language picks the pages' language."""
     thread = people["thread"]
     chat_path = f"/messages/chat/{thread.pk}/"
-    anna = Person(browser, cluster.http_url, people["anna"], "Asia/Vladivostok")
-    boris = Person(browser, cluster.http_url, people["boris"], "America/New_York")
+    anna = Person(browser, cluster.http_url, people["anna"], "Asia/Vladivostok", locale)
+    boris = Person(browser, cluster.http_url, people["boris"], "America/New_York", locale)
     anna.log_in(chat_path)
     boris.log_in(chat_path)
     anna.open_chat(thread.pk)
     boris.open_chat(thread.pk)
+    assert anna.page.locator("html").get_attribute("lang") == locale[:2]
 
     # Anna sends with the button; her line shows at once, Boris's without a reload.
     text_a = f"Как дела? {HOSTILE}"
@@ -187,9 +203,9 @@ def test_two_people_chat_live_through_two_processes(people, cluster, browser):
     assert anna.message_texts() == ["Привет!", text_a, text_b]
     assert boris.message_texts() == ["Привет!", text_a, text_b]
 
-    # The counters moved on both sides, with the plural form of the server's rule.
-    assert anna.counters() == ("3", ru_plural(3, FORMS), "1", "2")
-    assert boris.counters() == ("3", ru_plural(3, FORMS), "2", "1")
+    # The counters moved on both sides, in the language's plural form (ngettext).
+    assert anna.counters() == ("3", TEXTS[locale]["3 messages"], "1", "2")
+    assert boris.counters() == ("3", TEXTS[locale]["3 messages"], "2", "1")
 
     # The hostile username is shown as text, and nothing ran anywhere.
     authors = anna.page.locator("#message-list .message__author").all_text_contents()
@@ -197,15 +213,18 @@ def test_two_people_chat_live_through_two_processes(people, cluster, browser):
     anna.assert_nothing_ran()
     boris.assert_nothing_ran()
 
-    # Times: each person's zone, d.m.Y H:i:s.
+    # Times: each person's zone and language ("сегодня 14:05" / "today 02:05 PM"),
+    # the full time in the tooltip and the UTC time in datetime.
     reply = Message.objects.get(thread=thread, text=text_b)
     anna_times = anna.page.locator("#message-list .message__time").all_text_contents()
     boris_times = boris.page.locator("#message-list .message__time").all_text_contents()
-    assert anna_times[-1] == expected_time(reply, "Asia/Vladivostok")
-    assert boris_times[-1] == expected_time(reply, "America/New_York")
-    assert anna.page.locator("#message-list .message__time").last.get_attribute(
-        "datetime"
-    ) == reply.created.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert spaces(anna_times[-1]) == expected_time(reply, "Asia/Vladivostok", locale)
+    assert spaces(boris_times[-1]) == expected_time(reply, "America/New_York", locale)
+    last_time = anna.page.locator("#message-list .message__time").last
+    assert last_time.get_attribute("datetime") == reply.created.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert str(reply.created.astimezone(ZoneInfo("Asia/Vladivostok")).year) in (
+        last_time.get_attribute("title")
+    )
 
     # A burst from Boris: Anna's view stays on the newest message.
     for n in range(25):
@@ -288,7 +307,7 @@ def test_a_dropped_connection_loses_and_duplicates_nothing(people, site, network
     assert anna.message_texts() == expected
     assert boris.page.locator("#message-list li.message--pending").count() == 0
     assert boris.page.locator("#connection-state").is_hidden()
-    assert boris.counters() == ("5", ru_plural(5, FORMS), "4", "1")
+    assert boris.counters() == ("5", "сообщений", "4", "1")
     assert list(Message.objects.filter(thread=thread).values_list("text", flat=True)) == expected
 
 
@@ -311,7 +330,7 @@ def test_thread_list_updates_live(people, cluster, browser):
     first = anna.page.locator("#thread-list li.thread").first
     first.locator(".thread__count", has_text="2 ").wait_for()
     assert first.get_attribute("data-thread-id") == str(thread.pk)
-    assert first.locator(".thread__count").text_content() == f"2 {ru_plural(2, FORMS)}"
+    assert first.locator(".thread__count").text_content() == "2 сообщения"
     preview = Truncator(f"снова я {HOSTILE}").chars(selectors.PREVIEW_LENGTH)
     assert first.locator(".thread__preview").text_content() == preview
     assert first.locator(".thread__partner").text_content() == people["boris"].username
@@ -326,7 +345,5 @@ def test_thread_list_updates_live(people, cluster, browser):
     assert (
         first.locator(".thread__link").get_attribute("href") == f"/messages/chat/{new.thread_id}/"
     )
-    assert re.fullmatch(
-        r"\d\d\.\d\d\.\d{4} \d\d:\d\d", first.locator(".thread__time").text_content()
-    )
+    assert re.fullmatch(r"сегодня \d\d:\d\d", first.locator(".thread__time").text_content())
     anna.assert_nothing_ran()

@@ -73,12 +73,13 @@ def test_chat_page_keeps_the_dom_contract(anna, boris, anna_client, thread, send
 
 def test_chat_page_loads_the_scripts_in_order(anna_client, thread):
     content = anna_client.get(thread.get_absolute_url()).content.decode()
-    plural = content.index('src="/static/privatemessages/plural.js"')
+    catalog = content.index('src="/jsi18n/"')
     socket = content.index('src="/static/privatemessages/socket.js"')
     chat = content.index('src="/static/privatemessages/chat.js"')
     time = content.index('src="/static/privatemessages/time.js"')
-    assert time < chat
-    assert plural < socket < chat
+    # The translation catalog (gettext, ngettext) before every script that uses it.
+    assert catalog < time < chat
+    assert catalog < socket < chat
     # The form posts to its thread: no partner to look up by name again.
     assert 'name="recipient"' not in content
 

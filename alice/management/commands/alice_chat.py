@@ -3,7 +3,10 @@
 import sys
 from typing import Any, TextIO
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from alice.engine import MemorySessionStore
 from alice.testing import DialogClient, Reply, load_skill
@@ -25,13 +28,22 @@ class Command(BaseCommand):
             help="a module of alice.scripts (e.g. guess_number) or a dotted module path "
             "holding a Skill (default: acquaintance, the README example)",
         )
+        parser.add_argument(
+            "--language",
+            choices=[code for code, _name in settings.LANGUAGES],
+            default=settings.LANGUAGE_CODE,
+            help="the language of the command's own words (the skill speaks its own)",
+        )
 
-    def handle(self, *args: Any, script: str, **options: Any) -> None:
+    def handle(self, *args: Any, script: str, language: str, **options: Any) -> None:
+        with translation.override(language):
+            self.chat(script, options.get("stdin") or sys.stdin)
+
+    def chat(self, script: str, stdin: TextIO) -> None:
         try:
             skill = load_skill(script)
         except (ImportError, LookupError) as exc:
             raise CommandError(f"Cannot load the script {script!r}: {exc}") from exc
-        stdin: TextIO = options.get("stdin") or sys.stdin
         interactive = stdin is sys.stdin and stdin.isatty()
         # A terminal chat needs no durable record: keep it out of the site's store.
         # No schema check: it needs the test tools' jsonschema, which a server may not have.
@@ -44,14 +56,14 @@ class Command(BaseCommand):
             except KeyboardInterrupt:
                 line = None
             if line is None:
-                self.stdout.write("(ввод закончился, сессия не завершена)")
+                self.stdout.write(_("(ввод закончился, сессия не завершена)"))
                 return
             if any(title.lower() == line.lower() for title in reply.titles):
                 reply = client.press(line)
             else:
                 reply = client.say(line)
             self.show(reply)
-        self.stdout.write("(сессия завершена)")
+        self.stdout.write(_("(сессия завершена)"))
 
     def read_line(self, stdin: TextIO, interactive: bool) -> str | None:
         """Return the next line the user typed, or None at the end of input."""
@@ -71,6 +83,6 @@ class Command(BaseCommand):
 
     def show(self, reply: Reply) -> None:
         """Print what the skill said, and its buttons."""
-        self.stdout.write(f"Алиса: {reply.text}")
+        self.stdout.write(_("Алиса: %(text)s") % {"text": reply.text})
         if reply.buttons:
             self.stdout.write("  " + " ".join(f"[{title}]" for title in reply.titles))

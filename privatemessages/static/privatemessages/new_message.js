@@ -120,7 +120,7 @@
   }
 
   function number(n) {
-    return n.toLocaleString("ru-RU");
+    return n.toLocaleString(document.documentElement.lang || undefined);
   }
 
   function say(text) {
@@ -150,10 +150,19 @@
     var text = textarea.value.trim();
     var n = length();
     if (!text || BLANK.test(text)) {
-      say("Сообщение пустое: напишите что-нибудь, кроме пробелов.");
+      say(gettext("Сообщение пустое: напишите что-нибудь, кроме пробелов."));
     } else if (n > MAX_LENGTH) {
-      say("Сообщение длиннее " + number(MAX_LENGTH) + " символов (" + number(n) + "): сократите его на " +
-        number(n - MAX_LENGTH) + " или разделите на несколько.");
+      say(
+        interpolate(
+          ngettext(
+            "Сообщение длиннее %(limit)s символа (%(length)s): сократите его на %(excess)s или разделите на несколько.",
+            "Сообщение длиннее %(limit)s символов (%(length)s): сократите его на %(excess)s или разделите на несколько.",
+            MAX_LENGTH
+          ),
+          { limit: number(MAX_LENGTH), length: number(n), excess: number(n - MAX_LENGTH) },
+          true
+        )
+      );
     } else {
       say("");
       return;

@@ -60,13 +60,13 @@
     button.hidden = false;
     var on = active();
     button.setAttribute("aria-pressed", on ? "true" : "false");
-    button.textContent = on ? "выключить уведомления" : "включить уведомления";
+    button.textContent = on ? gettext("выключить уведомления") : gettext("включить уведомления");
     button.title =
       permission() === "denied"
-        ? "Уведомления запрещены в настройках браузера для этого сайта."
+        ? gettext("Уведомления запрещены в настройках браузера для этого сайта.")
         : on
-          ? "Новые сообщения показываются уведомлениями браузера."
-          : "Показывать новые сообщения уведомлениями браузера.";
+          ? gettext("Новые сообщения показываются уведомлениями браузера.")
+          : gettext("Показывать новые сообщения уведомлениями браузера.");
   }
 
   function csrfToken() {
@@ -116,7 +116,7 @@
       }
       if (active()) {
         save(false).catch(function () {
-          button.title = "Не удалось сохранить настройку, попробуйте ещё раз.";
+          button.title = gettext("Не удалось сохранить настройку, попробуйте ещё раз.");
         });
         return;
       }
@@ -125,11 +125,11 @@
       ).then(function (answer) {
         if (answer !== "granted") {
           drawButton();
-          button.title = "Браузер не разрешил уведомления: их можно разрешить в настройках сайта.";
+          button.title = gettext("Браузер не разрешил уведомления: их можно разрешить в настройках сайта.");
           return;
         }
         save(true).catch(function () {
-          button.title = "Не удалось сохранить настройку, попробуйте ещё раз.";
+          button.title = gettext("Не удалось сохранить настройку, попробуйте ещё раз.");
         });
       });
     });
@@ -222,7 +222,7 @@
   // Show the notification of a "thread" frame (an incoming message).
   function show(frame) {
     var message = frame.last_message || {};
-    var title = frame.partner || message.sender || "Новое сообщение";
+    var title = frame.partner || message.sender || gettext("Новое сообщение");
     var body = typeof frame.preview === "string" ? frame.preview : message.text || "";
     var url = typeof frame.url === "string" && frame.url.charAt(0) === "/" ? frame.url : "/messages/";
     var notification;

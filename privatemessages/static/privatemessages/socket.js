@@ -234,7 +234,7 @@
       button = document.createElement("button");
       button.type = "button";
       button.className = "connection-state__action button button--quiet";
-      button.textContent = "подключиться сейчас";
+      button.textContent = gettext("подключиться сейчас");
       button.hidden = true;
       button.addEventListener("click", function () {
         if (typeof el.pmReconnect === "function") {
@@ -246,23 +246,25 @@
     el.pmReconnect = reconnect;
     text.replaceChildren();
     var queued = unsent
-      ? " Неотправленных сообщений: " + unsent + ", они уйдут при подключении."
+      ? " " + interpolate(gettext("Неотправленных сообщений: %s, они уйдут при подключении."), [unsent])
       : "";
     if (state === "reconnecting") {
-      text.textContent = "Подключение…" + queued;
+      text.textContent = gettext("Подключение…") + queued;
     } else if (state === "waiting") {
       var seconds = Math.max(1, Math.ceil((detail.retryAt - Date.now()) / 1000));
       var why = BUSY_CODES[detail.code]
-        ? "Открыто слишком много вкладок с сообщениями, закройте лишние."
-        : "Нет связи с сервером.";
-      text.textContent = why + " Повторная попытка через " + seconds + " с." + queued;
+        ? gettext("Открыто слишком много вкладок с сообщениями, закройте лишние.")
+        : gettext("Нет связи с сервером.");
+      text.textContent = why + " " + interpolate(gettext("Повторная попытка через %s с."), [seconds]) + queued;
     } else if (state === "refused" && detail.code === 4401) {
       var link = document.createElement("a");
       link.href = "/accounts/login/?next=" + encodeURIComponent(root.location.pathname);
-      link.textContent = "войдите снова";
-      text.append("Сеанс закончился: ", link, ", чтобы продолжить переписку.");
+      link.textContent = gettext("войдите снова");
+      // The link goes where the sentence's %s stands, in any language.
+      var around = gettext("Сеанс закончился: %s, чтобы продолжить переписку.").split("%s");
+      text.append(around[0], link, around.slice(1).join(""));
     } else if (state === "refused") {
-      text.textContent = "Нет доступа к этому диалогу.";
+      text.textContent = gettext("Нет доступа к этому диалогу.");
     }
     // A button only while waiting: then an attempt now may well succeed.
     button.hidden = !(state === "waiting" && typeof reconnect === "function");
