@@ -81,12 +81,13 @@ class SkillTalkers:
         self.errors = 0
         self.recording = False
         self.tasks: list[asyncio.Task] = []
+        self.sockets: list = []
 
     async def start(self, targets: list[tuple[int, int, str]]) -> int:
         opened = await asyncio.gather(*(self._open(*t) for t in targets))
-        sockets = [ws for ws in opened if ws is not None]
-        self.tasks = [asyncio.create_task(self._talk(ws, n)) for n, ws in enumerate(sockets)]
-        return len(sockets)
+        self.sockets = [ws for ws in opened if ws is not None]
+        self.tasks = [asyncio.create_task(self._talk(ws, n)) for n, ws in enumerate(self.sockets)]
+        return len(self.sockets)
 
     async def _open(self, port: int, thread: int, session_key: str):
         for attempt in range(4):
@@ -153,9 +154,15 @@ class SkillTalkers:
         }
 
     async def stop(self) -> None:
+        # Python 3.11's wait_for can swallow a cancel that lands as its recv completes, so
+        # a talker may not stop by cancel alone: its socket closed ends its loop too.
         for task in self.tasks:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(
+            *(asyncio.wait_for(ws.close(), 5) for ws in self.sockets), return_exceptions=True
+        )
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=10)
 
 
 async def run_server(kind: str, args, env: dict, data: dict, group, client) -> dict:
