@@ -15,14 +15,17 @@ from django.urls import re_path  # noqa: E402
 
 from myproject.websocket_handshake import SiteOriginValidator, refuse_unrouted  # noqa: E402
 from privatemessages.routing import websocket_urlpatterns  # noqa: E402
+from timezones.middleware import TimezoneSocketMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": SiteOriginValidator(
             AuthMiddlewareStack(
-                # Last: any path the routes above do not take.
-                URLRouter([*websocket_urlpatterns, re_path(r"", refuse_unrouted)])
+                TimezoneSocketMiddleware(
+                    # Last: any path the routes above do not take.
+                    URLRouter([*websocket_urlpatterns, re_path(r"", refuse_unrouted)])
+                )
             )
         ),
     }

@@ -194,3 +194,25 @@ async def test_only_the_participant_opens_a_skill_threads_socket():
         output = await comm.receive_output(timeout=TIMEOUT)
         assert output["type"] == "websocket.close"
         assert output["code"] == code
+
+
+async def test_a_socket_message_asks_the_skill_in_the_senders_time_zone(monkeypatch):
+    """The zone of the handshake's cookie reaches the request, as a page's does."""
+    from skillchat import runner
+
+    asked = []
+    real = runner._ask_mounted
+
+    def recording(partner, request):
+        asked.append(request["meta"]["timezone"])
+        return real(partner, request)
+
+    monkeypatch.setattr(runner, "_ask_mounted", recording)
+    data = await skill_chat("acquaintance")
+    comm, _ = await open_chat(data["thread"].pk, data["cookie"] + "; timezone=Asia/Vladivostok")
+    chat = Chat(comm, data["skill"].pk)
+    try:
+        await chat.say("Саша")
+        assert asked[-1] == "Asia/Vladivostok"
+    finally:
+        await comm.disconnect()
