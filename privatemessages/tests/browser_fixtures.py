@@ -2,10 +2,21 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from django.db import connection
+
+from .realtime_fixtures import needs_programs
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# Every Chromium test module's marks: real server processes sharing the test database,
+# and the browser (a skip with a reason without it, a failure under CI).
+BROWSER_TEST_MARKS = [
+    pytest.mark.browser,
+    pytest.mark.servers,
+    pytest.mark.django_db(transaction=True),
+    needs_programs(CHROMIUM),
+]
 # Milliseconds: generous for a loaded CI machine.
 WAIT = 15_000
 

@@ -21,7 +21,7 @@ from django.utils.text import Truncator
 from privatemessages import selectors, services
 from privatemessages.models import Message
 from privatemessages.tests.browser_fixtures import (
-    CHROMIUM,
+    BROWSER_TEST_MARKS,
     WAIT,
     in_thread,
 )
@@ -39,12 +39,7 @@ from privatemessages.tests.servers import (
     server_env,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.servers,
-    pytest.mark.django_db(transaction=True),
-    needs_programs(CHROMIUM),
-]
+pytestmark = BROWSER_TEST_MARKS
 
 
 # The site on real services: the test process can then send messages that

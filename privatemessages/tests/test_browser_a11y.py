@@ -13,7 +13,7 @@ from django.conf import settings
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from privatemessages.tests import test_browser
-from privatemessages.tests.browser_fixtures import CHROMIUM, in_thread
+from privatemessages.tests.browser_fixtures import BROWSER_TEST_MARKS, in_thread
 from privatemessages.tests.browser_pages import (
     LANGUAGES,
     SCREENS,
@@ -27,13 +27,7 @@ AXE = settings.BASE_DIR / "node_modules" / "axe-core" / "axe.min.js"
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 SCHEMES = ["light", "dark"]
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.servers,
-    pytest.mark.django_db(transaction=True),
-    needs_programs(CHROMIUM),
-    needs_programs(str(AXE)),
-]
+pytestmark = [*BROWSER_TEST_MARKS, needs_programs(str(AXE))]
 
 # The site (one process on the embedded defaults, two behind nginx on real
 # services) and a network to it that the test can cut: test_browser.py's.

@@ -15,16 +15,11 @@ import pytest
 from privatemessages import services, unread
 from privatemessages.models import Message
 from privatemessages.tests import test_browser
-from privatemessages.tests.browser_fixtures import CHROMIUM, WAIT, in_thread
-from privatemessages.tests.realtime_fixtures import PASSWORD, make_rt_user, needs_programs
+from privatemessages.tests.browser_fixtures import BROWSER_TEST_MARKS, WAIT, in_thread
+from privatemessages.tests.realtime_fixtures import PASSWORD, make_rt_user
 from privatemessages.tests.test_browser import Person
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.servers,
-    pytest.mark.django_db(transaction=True),
-    needs_programs(CHROMIUM),
-]
+pytestmark = BROWSER_TEST_MARKS
 
 # The site (one process on the embedded defaults, two behind nginx on real
 # services) and a network to it that a test can cut: test_browser.py's fixtures.

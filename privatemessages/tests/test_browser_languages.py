@@ -14,16 +14,11 @@ import pytest
 
 from privatemessages import services
 from privatemessages.models import Message, Thread
-from privatemessages.tests.browser_fixtures import CHROMIUM, WAIT
-from privatemessages.tests.realtime_fixtures import PASSWORD, make_rt_user, needs_programs
+from privatemessages.tests.browser_fixtures import BROWSER_TEST_MARKS, WAIT
+from privatemessages.tests.realtime_fixtures import PASSWORD, make_rt_user
 from privatemessages.tests.servers import ServerProcess, free_port, server_env
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.servers,
-    pytest.mark.django_db(transaction=True),
-    needs_programs(CHROMIUM),
-]
+pytestmark = BROWSER_TEST_MARKS
 
 ZONE = "Europe/Berlin"
 LONG_AGO = dt.datetime(2025, 3, 4, 10, 20, tzinfo=dt.UTC)  # a Tuesday; 11:20 in Berlin

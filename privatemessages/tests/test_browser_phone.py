@@ -10,7 +10,7 @@ import pytest
 
 from privatemessages import services
 from privatemessages.tests import test_browser
-from privatemessages.tests.browser_fixtures import CHROMIUM, in_thread
+from privatemessages.tests.browser_fixtures import BROWSER_TEST_MARKS, in_thread
 from privatemessages.tests.browser_pages import (
     DESKTOP,
     LANGUAGES,
@@ -19,14 +19,8 @@ from privatemessages.tests.browser_pages import (
     open_chat,
     seed_conversation,
 )
-from privatemessages.tests.realtime_fixtures import needs_programs
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.servers,
-    pytest.mark.django_db(transaction=True),
-    needs_programs(CHROMIUM),
-]
+pytestmark = BROWSER_TEST_MARKS
 
 site = test_browser.site
 

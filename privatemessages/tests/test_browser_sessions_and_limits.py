@@ -7,16 +7,11 @@ import re
 
 import pytest
 
-from privatemessages.tests.browser_fixtures import CHROMIUM
-from privatemessages.tests.realtime_fixtures import PASSWORD, make_rt_user, needs_programs
+from privatemessages.tests.browser_fixtures import BROWSER_TEST_MARKS
+from privatemessages.tests.realtime_fixtures import PASSWORD, make_rt_user
 from privatemessages.tests.test_browser import Person
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.servers,
-    pytest.mark.django_db(transaction=True),
-    needs_programs(CHROMIUM),
-]
+pytestmark = BROWSER_TEST_MARKS
 
 
 @pytest.fixture

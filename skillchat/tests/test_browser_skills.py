@@ -14,19 +14,14 @@ import pytest
 
 from privatemessages.models import Message
 from privatemessages.tests import conftest as pm_conftest
-from privatemessages.tests.browser_fixtures import CHROMIUM
-from privatemessages.tests.realtime_fixtures import PASSWORD, make_rt_user, needs_programs
+from privatemessages.tests.browser_fixtures import BROWSER_TEST_MARKS
+from privatemessages.tests.realtime_fixtures import PASSWORD, make_rt_user
 from privatemessages.tests.servers import Cluster, ServerProcess, free_port, server_env
 from privatemessages.tests.test_browser import REAL_SERVICES, Person
 from skillchat.models import SkillPartner
 from skillchat.tests.browser_skills import HOLD_ENV
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.servers,
-    pytest.mark.django_db(transaction=True),
-    needs_programs(CHROMIUM),
-]
+pytestmark = BROWSER_TEST_MARKS
 
 browser = pm_conftest.browser
 
