@@ -41,29 +41,23 @@ async def refuse_unrouted(scope: dict, receive: Receive, send: Send) -> None:
     await refuse_handshake(scope, receive, send)
 
 
-class SiteOriginValidator:
+def origin_refused(scope: dict) -> bool:
     """
-    Pass a WebSocket handshake on only if its Origin is the site's own origin
-    (scheme, host and port of the handshake itself) or one of
-    CSRF_TRUSTED_ORIGINS, and its Host is in ALLOWED_HOSTS: the rule Django's
-    CSRF check applies to the Origin of a form POST.
+    Whether the WebSocket handshake *scope* must be refused (logged as a
+    warning, with why): only the site's own origin (scheme, host and port of
+    the handshake itself) or one of CSRF_TRUSTED_ORIGINS may open a socket,
+    and only to a Host in ALLOWED_HOSTS; the rule Django's CSRF check applies
+    to the Origin of a form POST. (myproject/socket_gate.py asks it first.)
 
     Channels' AllowedHostsOriginValidator compares host names only, so a page
     served from another port or scheme of an allowed host could open a socket
     with the user's session cookie.
     """
-
-    def __init__(self, application: Application) -> None:
-        self.application = application
-
-    async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
-        if scope["type"] != "websocket":
-            raise ValueError("SiteOriginValidator only guards WebSocket connections.")
-        refusal = origin_refusal(handshake_request(scope))
-        if refusal is None:
-            return await self.application(scope, receive, send)
-        logger.warning("WebSocket handshake to %r refused: %s", scope.get("path"), refusal)
-        return await refuse_handshake(scope, receive, send)
+    refusal = origin_refusal(handshake_request(scope))
+    if refusal is None:
+        return False
+    logger.warning("WebSocket handshake to %r refused: %s", scope.get("path"), refusal)
+    return True
 
 
 def handshake_request(scope: dict) -> HttpRequest:

@@ -126,7 +126,7 @@ class BaseConsumer(AsyncWebsocketConsumer):
         if self.user is None or not self.user.is_authenticated:
             await self.refuse(CLOSE_UNAUTHENTICATED)
             return
-        # Read once: the user is a lazy object, dear to ask on every delivery.
+        # Read once: every delivery compares it.
         self.user_id = self.user.pk
         if not await self.authorize():
             await self.refuse(CLOSE_FORBIDDEN)

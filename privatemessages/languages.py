@@ -12,7 +12,7 @@ def socket_language(scope: dict) -> str:
     cookies and headers.
     """
     request = HttpRequest()
-    # scope["cookies"]: Channels' CookieMiddleware (part of AuthMiddlewareStack).
+    # scope["cookies"]: the handshake's cookies (myproject/socket_gate.py).
     request.COOKIES = scope.get("cookies") or {}
     for name, value in scope.get("headers") or ():
         if name == b"accept-language":

@@ -28,6 +28,7 @@ class TimezoneMiddleware:
     Activate the zone the browser reported in the ``timezone`` cookie for one
     request, and always deactivate it afterwards so it never leaks into the
     next request served by the same thread. A bad value means the server zone.
+    (A WebSocket's zone, for the socket's life: myproject/socket_gate.py.)
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -41,28 +42,5 @@ class TimezoneMiddleware:
             timezone.activate(zone)
         try:
             return self.get_response(request)
-        finally:
-            timezone.deactivate()
-
-
-class TimezoneSocketMiddleware:
-    """
-    The same for a WebSocket (ASGI, inside Channels' CookieMiddleware): the zone of the
-    handshake's cookie, active for the socket's whole life. The socket runs in a task of
-    its own, so the zone stays with it, and its database work (which takes the task's
-    context) sees it as a request's does: a skill asked after a socket's message gets the
-    user's zone.
-    """
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict, receive, send) -> None:
-        zone = zone_from_name(scope.get("cookies", {}).get(TIMEZONE_COOKIE, ""))
-        if zone is None:
-            return await self.app(scope, receive, send)
-        timezone.activate(zone)
-        try:
-            return await self.app(scope, receive, send)
         finally:
             timezone.deactivate()
