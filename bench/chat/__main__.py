@@ -1,5 +1,5 @@
 """
-Run the chat benchmarks: ``python -m bench.chat [all|mix|delivery|idle|skills] [flags]``.
+Run the chat benchmarks: ``python -m bench.chat [all|mix|delivery|idle|skills|tabs] [flags]``.
 Each prints a table and one JSON line, and saves the JSON in bench/results/. See
 bench/README.md.
 """
@@ -11,15 +11,15 @@ import time
 
 from bench.common import create_database, delete_redis_keys, run_async, save
 
-from . import delivery, fixtures, idle, mix, skills
+from . import delivery, fixtures, idle, mix, skills, tabs
 from .client import LoadClient
 from .servers import KINDS, ServerGroup
 
-WORKLOADS = {"mix": mix, "delivery": delivery, "idle": idle, "skills": skills}
-# What "all" runs (make bench-chat); the skills workload is run on its own.
+WORKLOADS = {"mix": mix, "delivery": delivery, "idle": idle, "skills": skills, "tabs": tabs}
+# What "all" runs (make bench-chat); the skills and tabs workloads are run on their own.
 ALL = ["mix", "delivery", "idle"]
 # Workloads that measure ours alone.
-OURS_ONLY = {"idle", "skills"}
+OURS_ONLY = {"idle", "skills", "tabs"}
 
 
 def parse_args(argv: list[str] | None):
@@ -27,22 +27,24 @@ def parse_args(argv: list[str] | None):
     p.add_argument("workload", nargs="?", default="all", choices=["all", *WORKLOADS])
     p.add_argument("--quick", action="store_true", help="small and short (smoke test)")
     p.add_argument("--procs", type=int, default=2, help="server processes per server (2)")
-    p.add_argument("--servers", help="comma-separated (default: all three; idle: ours)")
+    p.add_argument("--servers", help="comma-separated (default: all three; idle, tabs: ours)")
     ladder = p.add_argument_group("chat mix")
-    ladder.add_argument("--users", type=int, help="users, two per thread (default 1000)")
+    ladder.add_argument("--users", type=int, help="users, two per thread (1000; tabs: 40)")
     ladder.add_argument("--rates", help="ladder of total offered messages/s, comma-separated")
     ladder.add_argument("--step-seconds", type=float, help="sending time per step (default 5)")
     ladder.add_argument("--drain", type=float, default=5.0, help="max wait after a step")
     ladder.add_argument("--retries", type=int, default=1, help="reruns of an unclean step")
-    path = p.add_argument_group("delivery path and idle tabs")
-    path.add_argument("--tabs", type=int, help="sockets open (default 1000)")
-    path.add_argument("--rate", type=float, default=2.0, help="delivery: messages/s sent")
-    path.add_argument("--seconds", type=float, help="delivery: sending (10), idle: idle (30)")
+    path = p.add_argument_group("delivery path, idle tabs, many tabs")
+    path.add_argument("--tabs", type=int, help="sockets open (1000); tabs: per user (50)")
+    path.add_argument("--rate", type=float, help="delivery: messages/s sent (2; tabs: 100)")
+    path.add_argument("--seconds", type=float, help="sending (10), idle: idle (30)")
     path.add_argument("--heartbeat", type=float, default=idle.HEARTBEAT, help="idle: 0: none")
     talk = p.add_argument_group("skills in the chat (ours only)")
     talk.add_argument("--mix-rate", type=float, help="the mix's total messages/s (100)")
     talk.add_argument("--think", type=float, default=2.0, help="a skill user's pause (2 s)")
     args = p.parse_args(argv)
+    if args.rate is None:
+        args.rate = 100.0 if args.workload == "tabs" else 2.0
     if set(args.servers.split(",") if args.servers else []) - set(KINDS):
         p.error(f"--servers: of {', '.join(KINDS)}")
     return args
