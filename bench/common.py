@@ -39,6 +39,21 @@ def cpu_seconds(*pids: int) -> float:
     return sum(sum(cpu_split(pid)) for pid in pids)
 
 
+def pids_named(name: str) -> list[int]:
+    """The pids of every process whose command name is *name* (``postgres``, ``redis-server``)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/comm") as f:
+                if f.read().strip() == name:
+                    found.append(int(entry))
+    return found
+
+
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    return {pid: sum(cpu_split(pid)) for pid in pids}
+
+
 def rss_bytes(*pids: int) -> int:
     total = 0
     for pid in pids:

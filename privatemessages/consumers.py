@@ -26,7 +26,7 @@ from .delivery import REORDER_WAIT, LiveOrder
 from .frames import FrameError, rate_limited, seconds
 from .models import Thread, is_valid_id
 from .presence import Presence, get_presence, merge, persisted_presence
-from .userlimits import get_user_limits
+from .userlimits import UserLimits, get_user_limits
 
 __all__ = [
     "CLOSE_FORBIDDEN",
@@ -110,32 +110,13 @@ class ChatConsumer(BaseConsumer):
         # with the button from the database (the payload never comes from here).
         button = frame.get("button")
         tap = None if button is None else services.check_button_reference(button)
-        # Across all of the user's sockets and processes.
-        retry_after = await get_user_limits().take_message(self.user_id)
+        limits = get_user_limits()
+        # A user refused a moment ago is refused here, with no hop.
+        retry_after = limits.message_refused_for(self.user_id)
         if retry_after:
             raise rate_limited(retry_after)
-        if not self.ready:
-            return  # the session ended meanwhile
         try:
-            # Saved, counted and broadcast (after commit) by the service; this
-            # socket gets its own message back through the thread's group.
-            if tap is not None:
-                await in_database_thread(services.message_create_from_button)(
-                    sender=self.user,
-                    thread=self.thread,
-                    message_id=tap[0],
-                    index=tap[1],
-                    client_id=checked.client_id,
-                    participants=self.participants,
-                )
-                return
-            await in_database_thread(services.message_create)(
-                sender=self.user,
-                thread=self.thread,
-                text=checked.text,
-                client_id=checked.client_id,
-                participants=self.participants,
-            )
+            retry_after = await in_database_thread(self._save_message)(limits, checked, tap)
         except services.MessageError:
             raise
         except Exception:
@@ -143,6 +124,41 @@ class ChatConsumer(BaseConsumer):
             raise FrameError(
                 "server_error", _("Сообщение не сохранено, оно будет отправлено ещё раз.")
             ) from None
+        if retry_after:
+            raise rate_limited(retry_after)
+
+    def _save_message(
+        self, limits: UserLimits, checked: services.CleanMessage, tap: tuple[int, int] | None
+    ) -> float:
+        """
+        In a database thread: count the message against the user's limit
+        (across processes), then save it; return 0, or the seconds to wait if
+        it was refused. One hop from the event loop for both, the limit's
+        Redis call made here with a synchronous client.
+        """
+        retry_after = limits.take_message_now(self.user_id)
+        if retry_after or not self.ready:
+            return retry_after  # refused, or the session ended meanwhile
+        # Saved, counted and broadcast (after commit) by the service; this
+        # socket gets its own message back through the thread's group.
+        if tap is not None:
+            services.message_create_from_button(
+                sender=self.user,
+                thread=self.thread,
+                message_id=tap[0],
+                index=tap[1],
+                client_id=checked.client_id,
+                participants=self.participants,
+            )
+        else:
+            services.message_create(
+                sender=self.user,
+                thread=self.thread,
+                text=checked.text,
+                client_id=checked.client_id,
+                participants=self.participants,
+            )
+        return 0.0
 
     async def receive_sync(self, frame: dict) -> None:
         after = frames.sync_after(frame)

@@ -1,17 +1,25 @@
 """
 The statements that save a message, in plain SQL: they run for every message,
 on the thread that commits them, and through the ORM they cost several times
-the CPU (query compilation, model saving). ``insert_in_order`` is called by
-services.message_create only, inside its transaction.
+the CPU (query compilation, model saving). services.message_create alone calls
+them: ``insert_and_commit`` where the message is a transaction of its own (on
+PostgreSQL, outside any transaction: ``commits_alone``), ``insert_in_order``
+inside the caller's transaction.
+
+On PostgreSQL the three statements are prepared once per connection and sent
+as one query, so a message costs the server no parsing or planning and the
+process one round trip; on SQLite (development) they run one at a time.
 """
 
-import dataclasses
 import functools
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from django.db import connection
+import psycopg
+from django.db import ProgrammingError, connection
 from django.utils.dateparse import parse_datetime
 
 from .models import ChatProfile, Membership, Message, Thread
@@ -51,6 +59,10 @@ def insert_in_order(
     atomic(). *attachments* (a bot's message, a tapped button) is stored as
     JSON; None, every person's message, is NULL.
     """
+    if connection.vendor == "postgresql":
+        return _insert_in_one_query(
+            thread_id, sender_id, participant_ids, text, client_id, attachments
+        )
     sql = _statements(connection.vendor)
     with connection.cursor() as cursor:
         # The UPDATE locks the thread row until commit, so messages of one
@@ -100,9 +112,6 @@ def insert_in_order(
         if not changed:  # nobody else in the thread
             cursor.execute(sql.count_members, count_args)
             rows = [(user_id, count, None, None) for user_id, count in cursor.fetchall()]
-        elif sql.counts_and_totals is not None:
-            cursor.execute(sql.counts_and_totals(len(changed)), count_args + totals_args)
-            rows = cursor.fetchall()
         else:
             cursor.execute(sql.count_members, count_args)
             counted = cursor.fetchall()
@@ -111,15 +120,158 @@ def insert_in_order(
             rows = [
                 (user_id, unread, *found.get(user_id, (None, None))) for user_id, unread in counted
             ]
-        unread = {user_id: count for user_id, count, _, _ in rows}
-        totals = {
-            user_id: (total, version) for user_id, _, total, version in rows if total is not None
-        }
-        # A user with no profile yet (made before profiles, or by hand): made here.
-        for user_id in changed:
-            if user_id not in totals:
-                delta = 1 if user_id != sender_id else -(sender_unread or 0)
-                totals[user_id] = add_to_unread_total(cursor, user_id=user_id, delta=delta)
+        return _saved(
+            cursor,
+            sender_id=sender_id,
+            changed=changed,
+            sender_unread=sender_unread,
+            rows=rows,
+            message_id=message_id,
+            prev_id=prev_id,
+            total=total,
+            created=created,
+        )
+
+
+def commits_alone() -> bool:
+    """
+    Whether insert_and_commit can save a message here: on PostgreSQL, outside
+    any transaction (a socket's or a view's message). Inside one (a caller's
+    atomic block, a test's), insert_in_order joins it.
+    """
+    return (
+        connection.vendor == "postgresql"
+        and connection.get_autocommit()
+        and not connection.in_atomic_block
+    )
+
+
+def insert_and_commit(
+    *,
+    thread_id: int,
+    sender_id: int,
+    participant_ids: list[int],
+    text: str,
+    client_id: str,
+    attachments: dict | None = None,
+) -> Saved:
+    """
+    insert_in_order in a transaction of its own, committed when this returns
+    (only where commits_alone()): the statements go to the server in one
+    query, which PostgreSQL runs as one transaction, rolled back whole if a
+    statement fails. Raises ThreadGone, or the database's error
+    (IntegrityError for a resent client_id) with nothing saved.
+    """
+    try:
+        return _insert_in_one_query(
+            thread_id, sender_id, participant_ids, text, client_id, attachments
+        )
+    except ProgrammingError as error:
+        if not _statement_missing(error):
+            raise
+        # Something deallocated this connection's statements (DISCARD ALL):
+        # nothing was saved; prepare them again and save.
+        _prepared_on.pop(connection.connection, None)
+        return _insert_in_one_query(
+            thread_id, sender_id, participant_ids, text, client_id, attachments
+        )
+
+
+def _insert_in_one_query(
+    thread_id: int,
+    sender_id: int,
+    participant_ids: list[int],
+    text: str,
+    client_id: str,
+    attachments: dict | None,
+) -> Saved:
+    """
+    insert_in_order on PostgreSQL: the same work in three prepared statements
+    sent as one query (one round trip, one parse of short EXECUTEs). No
+    statement takes a value from an earlier one's result: each reads what it
+    needs from the rows the earlier ones wrote in this transaction (see
+    _prepared_statements). Each still takes its own snapshot, after the
+    thread's lock.
+    """
+    participant_ids = sorted(participant_ids)  # the profiles' locks in key order
+    counts = f"{_COUNTS}_{len(participant_ids)}"
+    with connection.cursor() as cursor:
+        raw = connection.connection
+        prepared = _prepared_on.setdefault(raw, set())
+        missing = [name for name in (_LOCK, _INSERT, counts) if name not in prepared]
+        prepare = "".join(f"{_prepared_statements()[name]}; " for name in missing)
+        # Counted as prepared even if a later statement fails: a PREPARE is
+        # not undone by the rollback.
+        prepared.update(missing)
+        cursor.execute(
+            f"{prepare}EXECUTE {_LOCK} (%s); "
+            f"EXECUTE {_INSERT} (%s, %s, %s, %s, %s); "
+            f"EXECUTE {counts} ({', '.join(['%s'] * (2 + len(participant_ids)))})",
+            [
+                thread_id,
+                *(sender_id, text, client_id, _attachments_value(attachments), thread_id),
+                *(thread_id, sender_id, *participant_ids),
+            ],
+        )
+        for _ in missing:  # the PREPAREs' results
+            cursor.nextset()
+        thread_row = cursor.fetchone()
+        cursor.nextset()
+        message_row = cursor.fetchone()
+        cursor.nextset()
+        rows = cursor.fetchall()
+    if thread_row is None:
+        raise ThreadGone
+    total, created = thread_row
+    message_id, prev_id = message_row
+    return Saved(
+        message_id=message_id,
+        prev_id=prev_id or 0,
+        total=total,
+        created=_as_aware(created),
+        unread={user_id: count for user_id, count, _, _ in rows},
+        totals={
+            user_id: (unread_total, version)
+            for user_id, _, unread_total, version in rows
+            if unread_total is not None
+        },
+    )
+
+
+# The statements prepared on each PostgreSQL connection (psycopg's, which the
+# pool keeps): prepared in the first query that needs them, then executed by
+# name, so the server neither parses nor plans them again.
+_prepared_on: "weakref.WeakKeyDictionary[Any, set[str]]" = weakref.WeakKeyDictionary()
+
+
+def _statement_missing(error: ProgrammingError) -> bool:
+    return isinstance(error.__cause__, psycopg.errors.InvalidSqlStatementName)
+
+
+def _saved(
+    cursor,
+    *,
+    sender_id: int,
+    changed: list[int],
+    sender_unread: int | None,
+    rows: list[tuple],
+    message_id: int,
+    prev_id: int | None,
+    total: int,
+    created: datetime,
+) -> Saved:
+    """The Saved of a message from its participants' *rows* (user, unread, total, version)."""
+    unread = {user_id: count for user_id, count, _, _ in rows}
+    totals = {
+        user_id: (unread_total, version)
+        for user_id, _, unread_total, version in rows
+        if unread_total is not None
+    }
+    # A user with no profile yet (made before profiles, or by hand): made here.
+    for user_id in changed:
+        if user_id not in totals:
+            delta = 1 if user_id != sender_id else -(sender_unread or 0)
+            totals[user_id] = add_to_unread_total(cursor, user_id=user_id, delta=delta)
     return Saved(
         message_id=message_id,
         prev_id=prev_id or 0,
@@ -137,8 +289,10 @@ def add_to_unread_total(cursor, *, user_id: int, delta: int) -> tuple[int, int]:
     return total, version
 
 
-def _attachments_value(attachments: dict):
+def _attachments_value(attachments: dict | None):
     """*attachments* as the driver takes it for the JSON column (psycopg's Jsonb, text)."""
+    if attachments is None:
+        return None
     return Message._meta.get_field("attachments").get_db_prep_value(attachments, connection)
 
 
@@ -173,37 +327,110 @@ class _Statements:
     insert: str
     count_members: str
     add_to_total: str
-    # (number of users) -> the UPDATE of their totals; and, on PostgreSQL, the
-    # same with count_members in one statement.
+    # (number of users) -> the UPDATE of their totals.
     add_to_totals: Callable[[int], str]
-    counts_and_totals: Callable[[int], str] | None
 
 
 @functools.cache
 def _statements(vendor: str) -> _Statements:
-    """The statements of insert_in_order, in this database's quoting."""
-    statements = _separate_statements(vendor)
-    if vendor != "postgresql":
-        return statements
+    """The statements of insert_in_order, one at a time, in this database's quoting."""
+    return _separate_statements(vendor)
+
+
+# The names of the prepared statements (the counts' end in the number of participants).
+_LOCK, _INSERT, _COUNTS = "pm_message_lock", "pm_message_insert", "pm_message_counts"
+
+
+@functools.cache
+def _prepared_statements() -> "_PreparedStatements":
+    """The PREPAREs of _insert_in_one_query (PostgreSQL), by statement name."""
+    return _PreparedStatements()
+
+
+class _PreparedStatements(dict):
+    """name -> its PREPARE; the counts' made on first use for each number of participants."""
+
+    def __missing__(self, name: str) -> str:
+        self[name] = _prepare(name)
+        return self[name]
+
+
+def _prepare(name: str) -> str:
     quote = connection.ops.quote_name
-    user = quote(Membership._meta.get_field("user").column)
-    unread = quote(Membership._meta.get_field("unread_count").column)
-    profile_user = quote(ChatProfile._meta.get_field("user").column)
-    total = quote(ChatProfile._meta.get_field("unread_total").column)
-    version = quote(ChatProfile._meta.get_field("unread_version").column)
 
-    # One round trip for the participants' counts and totals: two UPDATEs of
-    # two tables in data-modifying CTEs, joined on the user.
-    def counts_and_totals(n: int) -> str:
-        return (
-            f"WITH counted AS ({statements.count_members}), "
-            f"totals AS ({statements.add_to_totals(n)}) "
-            f"SELECT counted.{user}, counted.{unread}, totals.{total}, totals.{version} "
-            f"FROM counted "
-            f"LEFT JOIN totals ON totals.{profile_user} = counted.{user}"
+    def column(model, field: str) -> str:
+        return quote(model._meta.get_field(field).column)
+
+    threads, messages = quote(Thread._meta.db_table), quote(Message._meta.db_table)
+    members, profiles = quote(Membership._meta.db_table), quote(ChatProfile._meta.db_table)
+    message_id, message_thread = column(Message, "id"), column(Message, "thread")
+    thread_id, last = column(Thread, "id"), column(Thread, "last_message")
+    if name == _LOCK:
+        # As lock_count_and_time ($1: the thread).
+        lock = _separate_statements("postgresql").lock_count_and_time.replace("%s", "$1")
+        return f"PREPARE {_LOCK} (bigint) AS {lock}"
+    if name == _INSERT:
+        # $1 sender, $2 text, $3 client_id, $4 attachments, $5 thread. Dated by
+        # the thread's last_message as the lock set it; nothing inserted if
+        # the thread is gone. Returns the id and the thread's message before
+        # it (the statement's snapshot, taken after the lock, has every
+        # earlier message of the thread and not this one).
+        columns = ", ".join(
+            column(Message, field)
+            for field in ("thread", "sender", "text", "created", "client_id", "attachments")
         )
-
-    return dataclasses.replace(statements, counts_and_totals=functools.cache(counts_and_totals))
+        return (
+            f"PREPARE {_INSERT} (integer, text, text, jsonb, bigint) AS "
+            f"INSERT INTO {messages} ({columns}) "
+            f"SELECT {thread_id}, $1, $2, {last}, $3, $4 FROM {threads} WHERE {thread_id} = $5 "
+            f"RETURNING {message_id}, "
+            f"(SELECT MAX(earlier.{message_id}) FROM {messages} earlier "
+            f"WHERE earlier.{message_thread} = $5 "
+            f"AND earlier.{message_id} < {messages}.{message_id})"
+        )
+    # The counts: $1 thread, $2 sender, $3... the participants. The members'
+    # counts and the profiles' totals in one statement. The sender's unread
+    # count is read in the statement's snapshot, before its own UPDATE
+    # (data-modifying CTEs do not see each other's changes); the message's id
+    # is the thread's newest, which under the thread's lock is this
+    # transaction's. The profiles are upserted (a user with no profile yet
+    # gets one, as add_to_total does) and locked in key order (ORDER BY), so
+    # that messages in threads of overlapping people cannot deadlock on them.
+    n = int(name.rsplit("_", 1)[1])
+    member_user, member_thread = column(Membership, "user"), column(Membership, "thread")
+    sent, read = column(Membership, "sent_count"), column(Membership, "last_read_id")
+    unread = column(Membership, "unread_count")
+    total, version = column(ChatProfile, "unread_total"), column(ChatProfile, "unread_version")
+    profile_user = column(ChatProfile, "user")
+    flags = ", ".join(
+        column(ChatProfile, field) for field in ("send_receipts", "show_presence", "notifications")
+    )
+    sender_unread = "COALESCE((SELECT unread FROM sender), 0)"
+    participants = ", ".join(f"(${i})" for i in range(3, 3 + n))
+    return (
+        f"PREPARE {name} (bigint, integer{', integer' * n}) AS "
+        f"WITH sender AS (SELECT {unread} AS unread FROM {members} "
+        f"WHERE {member_thread} = $1 AND {member_user} = $2), "
+        f"message AS (SELECT MAX({message_id}) AS id FROM {messages} "
+        f"WHERE {message_thread} = $1), "
+        f"counted AS (UPDATE {members} SET "
+        f"{sent} = {sent} + CASE WHEN {member_user} = $2 THEN 1 ELSE 0 END, "
+        f"{read} = CASE WHEN {member_user} = $2 THEN (SELECT id FROM message) ELSE {read} END, "
+        f"{unread} = CASE WHEN {member_user} = $2 THEN 0 ELSE {unread} + 1 END "
+        f"WHERE {member_thread} = $1 RETURNING {member_user}, {unread}), "
+        f"totals AS (INSERT INTO {profiles} ({profile_user}, {total}, {version}, {flags}) "
+        f"SELECT changed.id, CASE WHEN changed.id = $2 THEN 0 ELSE 1 END, 1, TRUE, TRUE, FALSE "
+        f"FROM (VALUES {participants}) AS changed (id) "
+        f"WHERE changed.id <> $2 OR {sender_unread} <> 0 "
+        f"ORDER BY changed.id "
+        f"ON CONFLICT ({profile_user}) DO UPDATE SET "
+        f"{total} = {profiles}.{total} + CASE WHEN {profiles}.{profile_user} = $2 "
+        f"THEN -{sender_unread} ELSE 1 END, "
+        f"{version} = {profiles}.{version} + 1 "
+        f"RETURNING {profile_user}, {total}, {version}) "
+        f"SELECT counted.{member_user}, counted.{unread}, totals.{total}, totals.{version} "
+        f"FROM counted LEFT JOIN totals ON totals.{profile_user} = counted.{member_user}"
+    )
 
 
 def _separate_statements(vendor: str) -> _Statements:
@@ -256,7 +483,6 @@ def _separate_statements(vendor: str) -> _Statements:
                 f"RETURNING {profile_user}, {total}, {version}"
             )
         ),
-        counts_and_totals=None,
         # Upsert: a profile is made by the first change of its total.
         add_to_total=(
             f"INSERT INTO {profiles} ({profile_user}, {total}, {version}, "

@@ -1,6 +1,8 @@
+import functools
+
 from django.conf import settings
 from django.db import models
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -11,6 +13,21 @@ MAX_ID = 2**63 - 1
 def is_valid_id(value: object) -> bool:
     """Return True if *value* is an int that can be a primary key."""
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
+
+
+def thread_url(thread_id: int) -> str:
+    """
+    The chat page of thread *thread_id*. Every message's broadcast carries it,
+    and reverse() costs more than the rest of that event: it is worked out
+    once per thread, URLconf and script prefix.
+    """
+    return _thread_url(get_urlconf() or settings.ROOT_URLCONF, get_script_prefix(), thread_id)
+
+
+@functools.lru_cache(maxsize=10_000)
+def _thread_url(urlconf: str, script_prefix: str, thread_id: int) -> str:
+    # The arguments are the key: reverse() reads the same two itself.
+    return reverse("privatemessages:chat", urlconf=urlconf, kwargs={"thread_id": thread_id})
 
 
 def is_storable(text: str) -> bool:
@@ -52,7 +69,7 @@ class Thread(models.Model):
         return f"Thread #{self.pk} ({self.pair_key or 'group'})"
 
     def get_absolute_url(self) -> str:
-        return reverse("privatemessages:chat", kwargs={"thread_id": self.pk})
+        return thread_url(self.pk)
 
     @staticmethod
     def pair_key_for(user_id: int, other_user_id: int) -> str:

@@ -7,6 +7,7 @@ called by the form, the API and the consumer); the services below take the
 checked values and trust them, as Zulip's check_*/do_* split does.
 """
 
+import logging
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from django.utils.translation import ngettext_lazy
 
 from . import bots, conf, events, message_sql, selectors, unread
 from .models import ChatProfile, Membership, Message, Thread, is_storable, is_valid_id
+
+logger = logging.getLogger(__name__)
 
 # Longer than a UUID in any notation, short enough to index.
 CLIENT_ID_MAX_LENGTH = 64
@@ -206,6 +209,10 @@ def message_create(
     returns it) saves a query for a caller that already knows them, such as a
     socket that checked them when it opened; without it they are read here.
 
+    On PostgreSQL outside a transaction (a socket's message, a view's) the
+    message is committed in one round trip and announced before this
+    returns; inside one, it is announced when that commits.
+
     *attachments* (JSON) go with a bot's message (its buttons, card) or a
     tapped button's reference (button_reference_check); None for everyone
     else. After the broadcast, ``bots.message_committed`` is sent, in the same
@@ -218,38 +225,30 @@ def message_create(
         participants = selectors.thread_participants(thread=thread)
     if sender.pk not in participants:
         raise MessageError("not_participant", _("Вы не участник этого диалога."))
+    fields = {
+        "thread_id": thread.pk,
+        "sender_id": sender.pk,
+        "participant_ids": list(participants),
+        "text": text,
+        "client_id": client_id,
+        "attachments": attachments,
+    }
     try:
-        with transaction.atomic():
-            saved = message_sql.insert_in_order(
-                thread_id=thread.pk,
-                sender_id=sender.pk,
-                participant_ids=list(participants),
-                text=text,
-                client_id=client_id,
-                attachments=attachments,
-            )
-            message = Message(
-                pk=saved.message_id,
-                thread=thread,
-                sender=sender,
-                text=text,
-                created=saved.created,
-                client_id=client_id,
-                attachments=attachments,
-            )
-            message._state.adding = False
-            message._state.db = connection.alias
-            # robust: the message is saved by then, so a failure to announce it
-            # must not turn the sender's request into an error (and a resend).
-            transaction.on_commit(
-                lambda: _announce(
-                    message,
-                    client_id=client_id or None,
-                    participants=participants,
-                    saved=saved,
-                ),
-                robust=True,
-            )
+        if message_sql.commits_alone():
+            # Saved and committed in one round trip; announced right after.
+            saved = message_sql.insert_and_commit(**fields)
+            message = _saved_message(saved, thread, sender, text, client_id, attachments)
+            _announce_robustly(message, participants=participants, saved=saved)
+        else:
+            with transaction.atomic():
+                saved = message_sql.insert_in_order(**fields)
+                message = _saved_message(saved, thread, sender, text, client_id, attachments)
+                # robust: the message is saved by then, so a failure to announce
+                # it must not turn the sender's request into an error (and a resend).
+                transaction.on_commit(
+                    lambda: _announce(message, participants=participants, saved=saved),
+                    robust=True,
+                )
     except message_sql.ThreadGone:
         # Deleted since the caller read it (a socket keeps its thread).
         raise MessageError("not_participant", _("Вы не участник этого диалога.")) from None
@@ -264,12 +263,44 @@ def message_create(
     return message
 
 
-def _announce(
-    message: Message, *, client_id: str | None, participants: dict[int, str], saved
+def _saved_message(
+    saved: message_sql.Saved,
+    thread: Thread,
+    sender: AbstractBaseUser,
+    text: str,
+    client_id: str,
+    attachments: dict | None,
+) -> Message:
+    """The Message of what insert_in_order saved, as a query would return it."""
+    message = Message(
+        pk=saved.message_id,
+        thread=thread,
+        sender=sender,
+        text=text,
+        created=saved.created,
+        client_id=client_id,
+        attachments=attachments,
+    )
+    message._state.adding = False
+    message._state.db = connection.alias
+    return message
+
+
+def _announce_robustly(
+    message: Message, *, participants: dict[int, str], saved: message_sql.Saved
 ) -> None:
+    # As on_commit(robust=True) does for the other path: logged, not raised.
+    try:
+        _announce(message, participants=participants, saved=saved)
+    except Exception:
+        logger.exception("Could not announce message %s", message.pk)
+
+
+def _announce(message: Message, *, participants: dict[int, str], saved: message_sql.Saved) -> None:
     events.broadcast_message_created(
         message,
-        client_id=client_id,
+        # Echoed to the sending tab only, which named it.
+        client_id=message.client_id or None,
         participants=participants,
         total=saved.total,
         prev_id=saved.prev_id,

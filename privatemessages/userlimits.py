@@ -27,6 +27,7 @@ import itertools
 import logging
 import os
 import random
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -163,19 +164,22 @@ class _MemoryStore:
     def __init__(self) -> None:
         self.buckets: dict[tuple[str, int], TokenBucket] = {}
         self.sockets: dict[int, set[str]] = {}
+        # take_now runs on the event loop and in the database threads.
+        self._lock = threading.Lock()
 
     async def take(self, kind: str, user_id: int, rate: Rate, cost: float) -> float:
         return self.take_now(kind, user_id, rate, cost)
 
     def take_now(self, kind: str, user_id: int, rate: Rate, cost: float) -> float:
         key = (kind, user_id)
-        bucket = self.buckets.get(key)
-        if bucket is None or (bucket.rate, bucket.burst) != (rate.rate, rate.burst):
-            if len(self.buckets) > 10_000:
-                # A full bucket is the same as none: forget those.
-                self.buckets = {k: b for k, b in self.buckets.items() if not b.full}
-            bucket = self.buckets[key] = TokenBucket(rate=rate.rate, burst=rate.burst)
-        return bucket.try_take(cost)
+        with self._lock:
+            bucket = self.buckets.get(key)
+            if bucket is None or (bucket.rate, bucket.burst) != (rate.rate, rate.burst):
+                if len(self.buckets) > 10_000:
+                    # A full bucket is the same as none: forget those.
+                    self.buckets = {k: b for k, b in self.buckets.items() if not b.full}
+                bucket = self.buckets[key] = TokenBucket(rate=rate.rate, burst=rate.burst)
+            return bucket.try_take(cost)
 
     async def open_socket(self, slot: SocketSlot, limit: int) -> bool:
         open_ = self.sockets.setdefault(slot.user_id, set())
@@ -203,6 +207,12 @@ class _RedisStore:
             url, single_connection_client=True, socket_timeout=2, socket_connect_timeout=2
         )
         self._take = self.client.register_script(_TAKE)
+        # The same script from synchronous code (a message's database thread,
+        # which then needs no hop back to the event loop); redis-py's pool
+        # serves each thread its own connection.
+        self._take_now = redis.Redis.from_url(
+            url, socket_timeout=STORE_TIMEOUT, socket_connect_timeout=STORE_TIMEOUT
+        ).register_script(_TAKE)
         self._open = self.client.register_script(_OPEN)
         self._renew = self.client.register_script(_RENEW)
         # This loop's open sockets, renewed by _renewer while there are any.
@@ -211,6 +221,12 @@ class _RedisStore:
 
     async def take(self, kind: str, user_id: int, rate: Rate, cost: float) -> float:
         answer = await self._take(
+            keys=[redis_key(f"pm:limit:{kind}:{user_id}")], args=[rate.rate, rate.burst, cost]
+        )
+        return float(answer)
+
+    def take_now(self, kind: str, user_id: int, rate: Rate, cost: float) -> float:
+        answer = self._take_now(
             keys=[redis_key(f"pm:limit:{kind}:{user_id}")], args=[rate.rate, rate.burst, cost]
         )
         return float(answer)
@@ -271,9 +287,39 @@ class UserLimits:
         """This loop's Redis connection, for other per-user state (presence), or None."""
         return getattr(self.store, "client", None)
 
-    async def take_message(self, user_id: int) -> float:
-        """Count one message of *user_id*: return 0 if allowed, else seconds to wait."""
-        return await self._take(SEND, user_id, send_rate(), 1)
+    def message_refused_for(self, user_id: int) -> float:
+        """
+        Return the seconds *user_id* must still wait after a refused message,
+        or 0: the check on the event loop before a message's database hop, so
+        that a flood is refused there without a hop or a store call.
+        """
+        until = self._refused_until.get((SEND, user_id))
+        return 0.0 if until is None else max(0.0, until - time.monotonic())
+
+    def take_message_now(self, user_id: int) -> float:
+        """
+        Count one message of *user_id*, from synchronous code (the message's
+        database thread, before its transaction): return 0 if allowed, else
+        seconds to wait. Fails open, like the others.
+        """
+        key = (SEND, user_id)
+        now = time.monotonic()
+        until = self._refused_until.get(key)
+        if until is not None:
+            if now < until:
+                return until - now
+            self._refused_until.pop(key, None)
+        if now < self._down_until:
+            return 0.0
+        try:
+            retry = self.store.take_now(SEND, user_id, send_rate(), 1)
+        except (redis.RedisError, OSError):
+            self._down_until = time.monotonic() + STORE_RETRY_AFTER
+            _warn(_LIMITS_DOWN)
+            return 0.0
+        if retry:
+            self._remember_refusal(key, now + retry)
+        return retry
 
     async def take_replay(self, user_id: int, count: int) -> float:
         """Count *count* replayed messages: return 0 if allowed, else seconds to wait."""
@@ -317,10 +363,16 @@ class UserLimits:
             del self._refused_until[key]
         retry = await self.ask(self.store.take, kind, user_id, rate, cost, unavailable=0.0)
         if retry:
-            if len(self._refused_until) > 10_000:
-                self._refused_until = {k: t for k, t in self._refused_until.items() if t > now}
-            self._refused_until[key] = now + retry
+            self._remember_refusal(key, now + retry)
         return retry
+
+    def _remember_refusal(self, key: tuple[str, int], until: float) -> None:
+        # Called from the event loop and the database threads: each step is
+        # one dict operation, and a lost entry only costs one store call more.
+        if len(self._refused_until) > 10_000:
+            now = time.monotonic()
+            self._refused_until = {k: t for k, t in self._refused_until.items() if t > now}
+        self._refused_until[key] = until
 
     async def ask(self, call, *args, unavailable, failure: str = _LIMITS_DOWN):
         """

@@ -24,7 +24,8 @@ COLUMNS = [
     *(("persisted", "saved/s"), ("delivered", "delivered/s"), ("frames", "frames/s")),
     *(("p50_ms", "p50 ms"), ("p99_ms", "p99 ms"), ("lost", "lost"), ("duplicated", "dup")),
     *(("errors", "errors"), ("server_cpu_pct", "srv CPU%"), ("server_sys_share", "sys")),
-    *(("cpu_us_per_msg", "µs/msg"), ("db_xact_per_s", "db xact/s")),
+    *(("cpu_us_per_msg", "µs/msg"), ("pg_us_per_msg", "pg µs/msg")),
+    *(("redis_us_per_msg", "redis µs/msg"), ("db_xact_per_s", "db xact/s")),
     *(("redis_cmd_per_s", "redis cmd/s"), ("rss_kb_per_conn", "KB/conn")),
     *(("client_cpu_pct", "client%"), ("clean", "clean")),
 ]
@@ -85,6 +86,8 @@ async def run_server(kind: str, args, env: dict, data: dict, group, client) -> d
         row["lost"] = expected - delivered + sent["failed"]
         row["disconnects"] = client.closed - closed_before
         row["cpu_us_per_msg"] = 1e6 * m["server_cpu"] / max(1, sent["sent"])
+        row["pg_us_per_msg"] = 1e6 * m["postgres_cpu"] / max(1, sent["sent"])
+        row["redis_us_per_msg"] = 1e6 * m["redis_cpu"] / max(1, sent["sent"])
         # Growth since the servers started, per open socket.
         row["rss_kb_per_conn"] = (group.rss_bytes() - rss_fresh) / len(client.sockets) / 1024
         if kind == "ours":

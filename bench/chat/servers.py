@@ -82,6 +82,10 @@ def counters(env: dict[str, str]) -> Counter:
     return found + Counter({name[8:]: s["calls"] for name, s in stats.items()})  # cmdstat_
 
 
+# The services whose CPU a run reports beside the servers' (their process names).
+SERVICES = ("postgres", "redis-server")
+
+
 class Meters:
     """The servers' CPU, this client's, and the bench database's and Redis's work."""
 
@@ -92,15 +96,28 @@ class Meters:
         times, pids = os.times(), self.group.pids
         system = sum(common.cpu_split(pid)[1] for pid in pids)
         cpu = common.cpu_seconds(*pids), system, times.user + times.system
-        return time.perf_counter(), cpu, counters(self.group.env)
+        # PostgreSQL's and Redis's processes (every backend: the machine's, not
+        # only the bench's), by pid, so that a backend that started meanwhile
+        # counts from zero.
+        services = {name: common.cpu_by_pid(common.pids_named(name)) for name in SERVICES}
+        return time.perf_counter(), cpu, counters(self.group.env), services
 
     def start(self) -> None:
         self.before = self.read()
 
     def stop(self) -> dict:
-        (now, cpu, counted), (then, cpu_then, counted_then) = self.read(), self.before
+        (now, cpu, counted, services), (then, cpu_then, counted_then, services_then) = (
+            self.read(),
+            self.before,
+        )
         elapsed = now - then
         server, system, client = (a - b for a, b in zip(cpu, cpu_then, strict=True))
+        service_cpu = {
+            name: sum(
+                cpu - services_then[name].get(pid, 0.0) for pid, cpu in services[name].items()
+            )
+            for name in SERVICES
+        }
         redis = counted - counted_then
         db = redis.pop("db_xacts", 0) - 1  # the reading's own transaction
         return {
@@ -110,6 +127,8 @@ class Meters:
             # How much of it the kernel spent (syscalls, thread wake-ups).
             "server_sys_share": round(system / server, 2) if server else None,
             "client_cpu_pct": 100 * client / elapsed,
+            "postgres_cpu": service_cpu["postgres"],
+            "redis_cpu": service_cpu["redis-server"],
             "db_xact_per_s": db / elapsed,
             "redis_cmd_per_s": redis.total() / elapsed,
             "redis_top_per_s": {k: round(n / elapsed, 1) for k, n in redis.most_common(5)},

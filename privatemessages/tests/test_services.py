@@ -219,10 +219,12 @@ def test_a_resent_client_id_returns_the_original_and_announces_nothing(
 
 def test_a_caller_that_knows_the_participants_saves_the_queries(anna, boris, thread):
     """
-    Given the participants, a message costs one SELECT (the previous id and
-    the sender's unread count) and the writes: the thread (lock, time, count),
-    the message, and the participants' counts with their unread totals (one
-    statement on PostgreSQL, two on SQLite, which has no data-modifying WITH).
+    Given the participants, a message costs its writes and nothing more: the
+    thread (lock, time, count), the message (with the id before it), and the
+    participants' counts with their unread totals. On PostgreSQL three
+    prepared statements sent as one query, which read what they need from
+    each other's rows; on SQLite, which has no data-modifying WITH, one at a
+    time, with a SELECT of the previous id and the sender's unread count.
     """
     participants = {anna.pk: "anna", boris.pk: "boris"}
     with CaptureQueriesContext(connection) as queries:
@@ -231,8 +233,24 @@ def test_a_caller_that_knows_the_participants_saves_the_queries(anna, boris, thr
         )
     statements = [q["sql"].split(None, 1)[0] for q in queries.captured_queries]
     statements = [s for s in statements if s not in ("SAVEPOINT", "RELEASE", "BEGIN", "COMMIT")]
-    counts = ["WITH"] if connection.vendor == "postgresql" else ["UPDATE", "UPDATE"]
-    assert statements == ["UPDATE", "SELECT", "INSERT", *counts]
+    if connection.vendor == "postgresql":
+        # One query: the three prepared statements, executed by name.
+        (query,) = [q["sql"] for q in queries.captured_queries if "pm_message" in q["sql"]]
+        assert query.count("EXECUTE") == 3
+        assert prepared_statements() == MESSAGE_STATEMENTS
+    else:
+        assert statements == ["UPDATE", "SELECT", "INSERT", "UPDATE", "UPDATE"]
+
+
+def prepared_statements() -> set[str]:
+    """The names of the message's statements prepared on this connection."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements WHERE name LIKE 'pm_message%%'")
+        return {row[0] for row in cursor.fetchall()}
+
+
+# The statements of a message to a thread of two.
+MESSAGE_STATEMENTS = {"pm_message_lock", "pm_message_insert", "pm_message_counts_2"}
 
 
 def test_a_message_to_a_deleted_thread_is_refused(anna, boris, thread):

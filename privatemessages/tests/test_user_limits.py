@@ -139,23 +139,28 @@ class CountingStore(userlimits._MemoryStore):
         super().__init__()
         self.takes = 0
 
-    async def take(self, *args) -> float:
+    def take_now(self, *args) -> float:
         self.takes += 1
-        return await super().take(*args)
+        return super().take_now(*args)
 
 
 async def test_a_refused_user_is_refused_locally_until_the_refill(settings):
-    """Under a flood the store is asked once per refill, not once per frame."""
+    """Under a flood the store is asked once per refill, not once per frame,
+    and the event loop knows the refusal without a hop."""
     settings.PRIVATEMESSAGES_USER_SEND_BURST = 2
     settings.PRIVATEMESSAGES_USER_SEND_RATE = 5
     store = CountingStore()
     limits = userlimits.UserLimits(store)
-    answers = [await limits.take_message(7) for _ in range(50)]
+    assert limits.message_refused_for(7) == 0
+    answers = [limits.take_message_now(7) for _ in range(50)]
     assert answers[:2] == [0, 0]
     assert all(0 < retry <= 0.2 for retry in answers[2:])
     assert store.takes == 3
+    assert 0 < limits.message_refused_for(7) <= 0.2
+    assert limits.message_refused_for(8) == 0
     await asyncio.sleep(0.25)
-    assert await limits.take_message(7) == 0
+    assert limits.message_refused_for(7) == 0
+    assert limits.take_message_now(7) == 0
     assert store.takes == 4
 
 
@@ -202,7 +207,7 @@ async def test_redis_down_lets_everything_through(settings):
     """The limits protect the service; without Redis they do not stop it."""
     settings.PRIVATEMESSAGES_USER_MAX_SOCKETS = 1
     limits = userlimits.UserLimits(userlimits._RedisStore("redis://127.0.0.1:9/0"))
-    assert await limits.take_message(1) == 0
+    assert limits.take_message_now(1) == 0
     assert await limits.take_replay(1, 1000) == 0
     slots = [await limits.open_socket(1), await limits.open_socket(1)]
     assert all(slots)
@@ -220,6 +225,20 @@ async def test_redis_bucket_refills_at_its_rate(settings):
     assert 0 < retry <= 0.05 + 0.01
     await asyncio.sleep(retry + 0.02)
     assert await store.take("t", user_id, rate, 1) == 0
+    await store.client.aclose()
+
+
+@needs_real_services("Redis")
+async def test_a_message_thread_and_the_event_loop_take_from_one_bucket(settings):
+    """The send limit is taken in a message's database thread (synchronous
+    client), the replay's on the event loop: one bucket per user and kind."""
+    store = userlimits._RedisStore(settings.REDIS_URL)
+    rate = userlimits.Rate(rate=1, burst=2)
+    user_id = 10**9 + 12
+    assert await asyncio.to_thread(store.take_now, "t", user_id, rate, 1) == 0
+    assert await store.take("t", user_id, rate, 1) == 0
+    assert await asyncio.to_thread(store.take_now, "t", user_id, rate, 1) > 0
+    assert await store.take("t", user_id, rate, 1) > 0
     await store.client.aclose()
 
 
