@@ -75,6 +75,9 @@ class BaseConsumer(AsyncWebsocketConsumer):
     # presence, and is sent "presence" frames (older clients are not).
     wants_presence = False
 
+    # See serve().
+    server: Any = None
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.joined: list[str] = []
@@ -106,6 +109,12 @@ class BaseConsumer(AsyncWebsocketConsumer):
         own task.
         """
         self.scope, self.channel_layer, self.base_send = scope, None, send
+        # The server's protocol, when it can send a text frame without a
+        # coroutine (deploy/ws_protocol.py; not under runserver or the tests'
+        # communicators, which send through ASGI).
+        server = getattr(send, "__self__", None)
+        if hasattr(server, "send_text_now"):
+            self.server = server
         try:
             while True:
                 await self.dispatch(await receive())
@@ -169,6 +178,18 @@ class BaseConsumer(AsyncWebsocketConsumer):
             self.thread_update(events.thread_frame(event))
         elif kind == events.UNREAD and self.ready:
             self.send_queue.push(lambda: self.send_json(event["frame"]))
+
+    def sends_at_once(self) -> bool:
+        """
+        Whether a frame can go out now, in order, without a coroutine: nothing
+        of this socket is queued and the server can write to it at once.
+        """
+        return (
+            self.server is not None
+            and not self.send_queue.busy
+            and not self.send_queue.closed
+            and self.server.can_send_now()
+        )
 
     def thread_update(self, frame: dict) -> None:
         """A new message in one of the user's threads (the ``thread`` frame to send)."""

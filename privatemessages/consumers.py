@@ -271,11 +271,21 @@ class ChatConsumer(BaseConsumer):
         if not self.order.caught_up and not self.send_queue.busy:
             # Not caught up, nor a sync in progress: the next sync replays it.
             return
+        if self.sends_at_once():
+            # The usual case, for every open tab of the thread: no job, no coroutine.
+            for ready in self.order.live(event):
+                self.server.send_text_now(events.message_text_for_user(ready, self.user_id))
+            self.watch_for_gap()
+            return
         self.send_queue.push(lambda: self.chat_message(event))
 
     async def chat_message(self, event: dict) -> None:
         for ready in self.order.live(event):
             await self.send(text_data=events.message_text_for_user(ready, self.user_id))
+        self.watch_for_gap()
+
+    def watch_for_gap(self) -> None:
+        """After live messages: time the wait of those held for a predecessor."""
         if self.order.waiting == (self.gap_timer is None):
             # Live events began to wait for their predecessor, or none wait now.
             if self.gap_timer is None:

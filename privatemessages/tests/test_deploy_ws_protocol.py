@@ -72,7 +72,7 @@ async def echo(scope, receive, send):
 
 
 @contextlib.asynccontextmanager
-async def lean_server():
+async def lean_server(app=echo):
     """An in-process uvicorn serving echo with the deployed protocol; yields its URL and
     the weak references to each handshake request it parsed."""
     requests = []
@@ -84,7 +84,7 @@ async def lean_server():
 
     port = free_port()
     config = uvicorn.Config(
-        echo, host="127.0.0.1", port=port, ws=Watched, lifespan="off", log_level="warning"
+        app, host="127.0.0.1", port=port, ws=Watched, lifespan="off", log_level="warning"
     )
     server = uvicorn.Server(config)
     task = asyncio.ensure_future(server.serve())
@@ -124,3 +124,37 @@ async def test_the_handshake_is_let_go_once_answered():
         # And the socket still works after the parser was handed over.
         await ws.send("still here")
         assert await ws.recv() == "still here"
+
+
+async def now_then_through_asgi(scope, receive, send):
+    """Answer each frame twice, in order: at once (send_text_now), then through ASGI."""
+    protocol = send.__self__
+    assert (await receive())["type"] == "websocket.connect"
+    assert not protocol.can_send_now()  # before the handshake
+    await send({"type": "websocket.accept"})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            assert not protocol.can_send_now()
+            return
+        text = message["text"]
+        if text == "pause":
+            # A transport over its high-water mark: the ASGI send would wait.
+            protocol.pause_writing()
+            paused = protocol.can_send_now()
+            protocol.resume_writing()
+            text = f"paused: {paused}, resumed: {protocol.can_send_now()}"
+        assert protocol.send_text_now(f"now {text}")
+        await send({"type": "websocket.send", "text": f"asgi {text}"})
+
+
+async def test_a_text_frame_goes_out_at_once_in_order_with_the_asgi_ones():
+    async with (
+        lean_server(now_then_through_asgi) as (url, _, _server),
+        connect(url, compression=None) as ws,
+    ):
+        for text in ("один", "два"):
+            await ws.send(text)
+            assert [await ws.recv(), await ws.recv()] == [f"now {text}", f"asgi {text}"]
+        await ws.send("pause")
+        assert await ws.recv() == "now paused: False, resumed: True"
