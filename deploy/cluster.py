@@ -94,6 +94,11 @@ def server_command(host: str, port: int) -> list[str]:
         # everything else an idle socket keeps, to save a few bytes on the chat's
         # short frames (figures: bench/README.md, "2026-12-01: idle memory per socket").
         *("--ws-per-message-deflate", "false"),
+        # A ping every 60 s (uvicorn's default is 20), a dead peer found within
+        # 90 s: every tab already sends a heartbeat every 25 s, which keeps the
+        # path open, and pings every 20 s cost more than the rest of an idle
+        # socket's upkeep (bench/README.md, "Idle tabs").
+        *("--ws-ping-interval", "60", "--ws-ping-timeout", "30"),
         # Channels' router has no lifespan protocol.
         *("--lifespan", "off"),
         # Client addresses and scheme from nginx's X-Forwarded-* headers.
