@@ -97,7 +97,7 @@ def server_command(host: str, port: int) -> list[str]:
         # A ping every 60 s (uvicorn's default is 20), a dead peer found within
         # 90 s: every tab already sends a heartbeat every 25 s, which keeps the
         # path open, and pings every 20 s cost more than the rest of an idle
-        # socket's upkeep (figures: bench/README.md, "2026-12-01, 05:54–06:39 UTC").
+        # socket's upkeep (figures: bench/README.md, "2026-12-01, 05:54–06:35 UTC").
         *("--ws-ping-interval", "60", "--ws-ping-timeout", "30"),
         # Channels' router has no lifespan protocol.
         *("--lifespan", "off"),
