@@ -304,11 +304,9 @@ class UserLimits:
         """
         key = (SEND, user_id)
         now = time.monotonic()
-        until = self._refused_until.get(key)
-        if until is not None:
-            if now < until:
-                return until - now
-            self._refused_until.pop(key, None)
+        refused = self._still_refused(key, now)
+        if refused:
+            return refused
         if now < self._down_until:
             return 0.0
         try:
@@ -356,15 +354,23 @@ class UserLimits:
     async def _take(self, kind: str, user_id: int, rate: Rate, cost: float) -> float:
         key = (kind, user_id)
         now = time.monotonic()
-        until = self._refused_until.get(key)
-        if until is not None:
-            if now < until:
-                return until - now
-            del self._refused_until[key]
+        refused = self._still_refused(key, now)
+        if refused:
+            return refused
         retry = await self.ask(self.store.take, kind, user_id, rate, cost, unavailable=0.0)
         if retry:
             self._remember_refusal(key, now + retry)
         return retry
+
+    def _still_refused(self, key: tuple[str, int], now: float) -> float:
+        """The seconds left of *key*'s last refusal, or 0 (and the refusal forgotten)."""
+        until = self._refused_until.get(key)
+        if until is None:
+            return 0.0
+        if now < until:
+            return until - now
+        self._refused_until.pop(key, None)
+        return 0.0
 
     def _remember_refusal(self, key: tuple[str, int], until: float) -> None:
         # Called from the event loop and the database threads: each step is
