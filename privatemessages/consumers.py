@@ -205,13 +205,24 @@ class ChatConsumer(BaseConsumer):
         if not first and self.order.caught_up and not self.order.waiting:
             # The keepalive: if the thread's newest message is one this socket
             # delivered, nothing can be missing, and the database is not asked.
-            head = await thread_heads.head(redis_client, self.thread.pk)
+            # The head is read with the partner's presence when the socket is
+            # sent it: one round trip for both.
+            live = None
+            if self.presence_asked():
+                live, value = await get_presence().lookup_and_get(
+                    self.partners(),
+                    touch=self.presence_touch(),
+                    key=thread_heads.head_key(self.thread.pk),
+                )
+                head = thread_heads.head_value(value)
+            else:
+                head = await thread_heads.head(redis_client, self.thread.pk)
             if head is not None and head <= self.order.last_id:
                 await self.send_json(
                     {"type": "synced", "last_id": self.order.last_id, "more": False}
                 )
-                if self.presence_asked():
-                    await self.send_presence()
+                if live is not None:
+                    await self.send_json(self.presence_frame(live))
                 return
         payloads, more, reads, newest = await in_database_thread(self._stored_after_with_reads)(
             after, first
@@ -245,14 +256,20 @@ class ChatConsumer(BaseConsumer):
             await self.send_presence()
 
     async def send_presence(self) -> None:
-        partners = [user_id for user_id in self.participants if user_id != self.user_id]
-        live = await get_presence().lookup(partners, touch=self.presence_touch())
+        live = await get_presence().lookup(self.partners(), touch=self.presence_touch())
+        await self.send_json(self.presence_frame(live))
+
+    def partners(self) -> list[int]:
+        return [user_id for user_id in self.participants if user_id != self.user_id]
+
+    def presence_frame(self, live: dict[int, Presence]) -> dict:
+        """The ``presence`` frame of the partners' *live* presence, or their stored one."""
         users = {}
-        for user_id in partners:
+        for user_id in self.partners():
             known = merge(live.get(user_id), self.stored_presence.get(user_id))
             if known is not None:
                 users[str(user_id)] = known.as_frame()
-        await self.send_json({"type": "presence", "users": users})
+        return {"type": "presence", "users": users}
 
     def deliver(self, event: dict) -> None:
         kind = event.get("type")

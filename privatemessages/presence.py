@@ -94,6 +94,11 @@ class _MemoryStore:
             for user_id in user_ids
         }
 
+    async def lookup_and_get(
+        self, user_ids: list[int], now: float, touch: tuple[int, str] | None, key: str
+    ) -> tuple[dict[int, Presence], None]:
+        return await self.lookup(user_ids, now, touch), None  # no Redis, no key
+
     async def forget(self, user_id: int) -> None:
         self.active.pop(user_id, None)
         self.left.pop(user_id, None)
@@ -145,15 +150,23 @@ class _RedisStore:
     async def lookup(
         self, user_ids: list[int], now: float, touch: tuple[int, str] | None = None
     ) -> dict[int, Presence]:
+        return (await self.lookup_and_get(user_ids, now, touch, None))[0]
+
+    async def lookup_and_get(
+        self, user_ids: list[int], now: float, touch: tuple[int, str] | None, key: str | None
+    ) -> tuple[dict[int, Presence], bytes | None]:
         async with self.client.pipeline(transaction=False) as pipe:
+            if key is not None:  # another of the site's keys, in the same round trip
+                pipe.get(key)
             if touch is not None:  # the asking socket's heartbeat, in the same round trip
-                key = _active_key(touch[0])
-                pipe.zadd(key, {touch[1]: now})
-                pipe.expire(key, KEEP_FOR)
+                active = _active_key(touch[0])
+                pipe.zadd(active, {touch[1]: now})
+                pipe.expire(active, KEEP_FOR)
             for user_id in user_ids:
                 pipe.zrange(_active_key(user_id), 0, 0, desc=True, withscores=True)
                 pipe.get(_left_key(user_id))
             answers = await pipe.execute()
+        value = answers.pop(0) if key is not None else None
         if touch is not None:
             answers = answers[2:]
         found = {}
@@ -162,7 +175,7 @@ class _RedisStore:
             found[user_id] = presence_of(
                 now, newest[0][1] if newest else None, float(left) if left else None
             )
-        return found
+        return found, value
 
     async def forget(self, user_id: int) -> None:
         await self.client.delete(_active_key(user_id), _left_key(user_id))
@@ -197,6 +210,18 @@ class PresenceTracker:
                 await self.touch(*touch)
             return {}
         return await self._ask(self.store.lookup, user_ids, time.time(), touch, unavailable={})
+
+    async def lookup_and_get(
+        self, user_ids: list[int], *, touch: tuple[int, str] | None, key: str
+    ) -> tuple[dict[int, Presence], bytes | None]:
+        """
+        lookup, with the value of the site's Redis key *key* read in the same
+        round trip (a keepalive's thread head); None for it without Redis.
+        When the store is down: ({}, None).
+        """
+        return await self._ask(
+            self.store.lookup_and_get, user_ids, time.time(), touch, key, unavailable=({}, None)
+        )
 
     async def forget(self, user_id: int) -> None:
         """Drop what is known of *user_id* (they chose to hide their presence)."""

@@ -70,6 +70,11 @@ async def head(client: aioredis.Redis | None, thread_id: int) -> int | None:
         value = await client.get(head_key(thread_id))
     except (redis.RedisError, OSError):
         return None
+    return head_value(value)
+
+
+def head_value(value: bytes | str | None) -> int | None:
+    """A head as Redis returns it (GET of head_key), or None if there is none."""
     return int(value) if value is not None else None
 
 

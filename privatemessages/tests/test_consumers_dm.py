@@ -12,7 +12,7 @@ import redis
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from privatemessages import consumers, events, profiles, services, thread_heads
+from privatemessages import consumers, events, presence, profiles, services, thread_heads
 from privatemessages.models import ChatProfile, Membership
 from privatemessages.tests.realtime_fixtures import (
     TIMEOUT,
@@ -311,6 +311,44 @@ async def test_a_lost_live_event_is_still_caught_by_the_keepalive(chat, monkeypa
     await comm.send_json_to({"type": "sync", "after": 0})
     frames = await receive_until(comm, "synced")
     assert [frame.get("id") for frame in frames[:-1]] == [lost.pk]
+    await comm.disconnect()
+
+
+@needs_redis
+async def test_a_presence_keepalive_reads_the_head_in_the_presence_round_trip(chat, monkeypatch):
+    """A tab that is sent presence (chat.js): the head comes with the partner's presence,
+    one Redis round trip a keepalive; a lost live event is still caught by it."""
+    thread = chat["thread"]
+    comm, _ = await open_chat(thread.pk, chat["cookies"]["boris"])
+    await comm.send_json_to({"type": "activity", "active": True})
+    calls = count_database_syncs(monkeypatch)
+
+    async def head_alone(*args):
+        raise AssertionError("the head was read in a round trip of its own")
+
+    monkeypatch.setattr(thread_heads, "head", head_alone)
+    lookups = []
+    real_lookup = presence.PresenceTracker.lookup_and_get
+
+    async def counted_lookup(self, *args, **kwargs):
+        lookups.append(kwargs["key"])
+        return await real_lookup(self, *args, **kwargs)
+
+    monkeypatch.setattr(presence.PresenceTracker, "lookup_and_get", counted_lookup)
+    for _ in range(2):
+        await comm.send_json_to({"type": "sync", "after": 0})
+        *_, synced, shown = await receive_until(comm, "presence")
+        assert synced == {"type": "synced", "last_id": chat["first"].pk, "more": False}
+        assert shown["type"] == "presence"
+    assert calls == []
+    assert lookups == [thread_heads.head_key(thread.pk)] * 2
+
+    monkeypatch.setattr(events, "group_send_many", lambda sends, also=None: False)
+    lost = await acreate(sender=chat["anna"], thread=thread, text="потерялось")
+    await comm.send_json_to({"type": "sync", "after": 0})
+    frames = await receive_until(comm, "synced")
+    assert [frame.get("id") for frame in frames[:-1]] == [lost.pk]
+    assert len(calls) == 1
     await comm.disconnect()
 
 
