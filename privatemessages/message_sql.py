@@ -356,6 +356,8 @@ class _PreparedStatements(dict):
 
 
 def _prepare(name: str) -> str:
+    # Ids are declared bigint whatever their columns (a custom user model may
+    # have bigint ids); PostgreSQL casts them where a column is an integer.
     quote = connection.ops.quote_name
 
     def column(model, field: str) -> str:
@@ -380,7 +382,7 @@ def _prepare(name: str) -> str:
             for field in ("thread", "sender", "text", "created", "client_id", "attachments")
         )
         return (
-            f"PREPARE {_INSERT} (integer, text, text, jsonb, bigint) AS "
+            f"PREPARE {_INSERT} (bigint, text, text, jsonb, bigint) AS "
             f"INSERT INTO {messages} ({columns}) "
             f"SELECT {thread_id}, $1, $2, {last}, $3, $4 FROM {threads} WHERE {thread_id} = $5 "
             f"RETURNING {message_id}, "
@@ -408,7 +410,7 @@ def _prepare(name: str) -> str:
     sender_unread = "COALESCE((SELECT unread FROM sender), 0)"
     participants = ", ".join(f"(${i})" for i in range(3, 3 + n))
     return (
-        f"PREPARE {name} (bigint, integer{', integer' * n}) AS "
+        f"PREPARE {name} ({', '.join(['bigint'] * (2 + n))}) AS "
         f"WITH sender AS (SELECT {unread} AS unread FROM {members} "
         f"WHERE {member_thread} = $1 AND {member_user} = $2), "
         f"message AS (SELECT MAX({message_id}) AS id FROM {messages} "
