@@ -190,7 +190,7 @@ def _insert_in_one_query(
     sent as one query (one round trip, one parse of short EXECUTEs). No
     statement takes a value from an earlier one's result: each reads what it
     needs from the rows the earlier ones wrote in this transaction (see
-    _prepared_statements). Each still takes its own snapshot, after the
+    _prepare). Each still takes its own snapshot, after the
     thread's lock.
     """
     participant_ids = sorted(participant_ids)  # the profiles' locks in key order
@@ -199,7 +199,7 @@ def _insert_in_one_query(
         raw = connection.connection
         prepared = _prepared_on.setdefault(raw, set())
         missing = [name for name in (_LOCK, _INSERT, counts) if name not in prepared]
-        prepare = "".join(f"{_prepared_statements()[name]}; " for name in missing)
+        prepare = "".join(f"{_prepare(name)}; " for name in missing)
         # Counted as prepared even if a later statement fails: a PREPARE is
         # not undone by the rollback.
         prepared.update(missing)
@@ -342,20 +342,11 @@ _LOCK, _INSERT, _COUNTS = "pm_message_lock", "pm_message_insert", "pm_message_co
 
 
 @functools.cache
-def _prepared_statements() -> "_PreparedStatements":
-    """The PREPAREs of _insert_in_one_query (PostgreSQL), by statement name."""
-    return _PreparedStatements()
-
-
-class _PreparedStatements(dict):
-    """name -> its PREPARE; the counts' made on first use for each number of participants."""
-
-    def __missing__(self, name: str) -> str:
-        self[name] = _prepare(name)
-        return self[name]
-
-
 def _prepare(name: str) -> str:
+    """
+    The PREPARE of the statement *name* of _insert_in_one_query (PostgreSQL);
+    the counts' made on first use for each number of participants.
+    """
     # Ids are declared bigint whatever their columns (a custom user model may
     # have bigint ids); PostgreSQL casts them where a column is an integer.
     quote = connection.ops.quote_name

@@ -293,8 +293,7 @@ class UserLimits:
         or 0: the check on the event loop before a message's database hop, so
         that a flood is refused there without a hop or a store call.
         """
-        until = self._refused_until.get((SEND, user_id))
-        return 0.0 if until is None else max(0.0, until - time.monotonic())
+        return self._still_refused((SEND, user_id), time.monotonic())
 
     def take_message_now(self, user_id: int) -> float:
         """

@@ -17,14 +17,10 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 
 from deploy.processes import free_port
-from privatemessages.tests.realtime_fixtures import needs_real_services
+from privatemessages.tests.realtime_fixtures import REAL_SERVERS_MARKS
 from privatemessages.tests.servers import ServerProcess, database_url, server_env
 
-pytestmark = [
-    pytest.mark.servers,
-    pytest.mark.django_db(transaction=True),
-    needs_real_services(),
-]
+pytestmark = REAL_SERVERS_MARKS
 
 PASSWORD = "a-real-password-4521"
 

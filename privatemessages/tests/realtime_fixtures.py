@@ -114,3 +114,12 @@ def _skip_or_fail(reasons: list[str], what: str):
     # Under CI the test runs, and fails loudly if it cannot work.
     skip = bool(reasons) and os.environ.get("CI", "").lower() not in {"1", "true", "yes"}
     return pytest.mark.skipif(skip, reason=f"needs {what}: {'; '.join(reasons)}")
+
+
+# Every module of tests against real server processes: the processes share the
+# test database (so its data is committed) and need PostgreSQL and Redis.
+REAL_SERVERS_MARKS = [
+    pytest.mark.servers,
+    pytest.mark.django_db(transaction=True),
+    needs_real_services(),
+]

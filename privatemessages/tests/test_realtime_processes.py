@@ -16,18 +16,14 @@ from privatemessages import services
 from privatemessages.models import Message
 from privatemessages.tests.chat_client import ChatClient
 from privatemessages.tests.realtime_fixtures import (
+    REAL_SERVERS_MARKS,
     make_rt_user,
     needs_programs,
-    needs_real_services,
     session_cookie,
 )
 from privatemessages.tests.servers import Cluster, free_port, server_env
 
-pytestmark = [
-    pytest.mark.servers,
-    pytest.mark.django_db(transaction=True),
-    needs_real_services(),
-]
+pytestmark = REAL_SERVERS_MARKS
 
 # The load here is the test's, not an abuser's: lift the per-socket limit.
 UNLIMITED = {"PRIVATEMESSAGES_WS_RATE": "100000", "PRIVATEMESSAGES_WS_BURST": "100000"}

@@ -21,17 +21,13 @@ from websockets.exceptions import ConnectionClosed
 from privatemessages import consumers, services
 from privatemessages.models import Message
 from privatemessages.tests.realtime_fixtures import (
+    REAL_SERVERS_MARKS,
     make_rt_user,
-    needs_real_services,
     session_cookie,
 )
 from privatemessages.tests.servers import ServerProcess
 
-pytestmark = [
-    pytest.mark.servers,
-    pytest.mark.django_db(transaction=True),
-    needs_real_services(),
-]
+pytestmark = REAL_SERVERS_MARKS
 
 
 @pytest.fixture

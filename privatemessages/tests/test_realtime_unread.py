@@ -16,18 +16,14 @@ from websockets.asyncio.client import connect
 from privatemessages import services
 from privatemessages.models import Membership
 from privatemessages.tests.realtime_fixtures import (
+    REAL_SERVERS_MARKS,
     make_rt_user,
-    needs_real_services,
     session_cookie,
 )
 from privatemessages.tests.test_realtime_processes import UNLIMITED
 from privatemessages.tests.test_unread import assert_exact
 
-pytestmark = [
-    pytest.mark.servers,
-    pytest.mark.django_db(transaction=True),
-    needs_real_services(),
-]
+pytestmark = REAL_SERVERS_MARKS
 
 
 @pytest.fixture

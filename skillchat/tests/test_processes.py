@@ -16,18 +16,14 @@ from privatemessages.models import Message
 from privatemessages.tests.chat_client import ChatClient
 from privatemessages.tests.conftest import start_servers  # noqa: F401  (the fixture)
 from privatemessages.tests.realtime_fixtures import (
+    REAL_SERVERS_MARKS,
     make_rt_user,
-    needs_real_services,
     session_cookie,
 )
 from skillchat.hooks import on_message_committed
 from skillchat.models import SkillPartner
 
-pytestmark = [
-    pytest.mark.servers,
-    pytest.mark.django_db(transaction=True),
-    needs_real_services(),
-]
+pytestmark = REAL_SERVERS_MARKS
 
 
 @pytest.fixture
