@@ -7,6 +7,7 @@ import http.client
 import threading
 import time
 import urllib.parse
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from http.cookies import SimpleCookie
 
@@ -81,11 +82,14 @@ def log_in(server: ServerProcess, username: str, password: str, **kwargs) -> Res
 
 
 @pytest.fixture
-def start_server(transactional_db, tmp_path):
+def start_server(transactional_db, tmp_path, settings):
     started: list[ServerProcess] = []
 
     def start(**env: str) -> ServerProcess:
-        server = ServerProcess(free_port(), tmp_path, server_env(**env))
+        # Counters of its own, within the run's prefix (removed with it): the run's
+        # other servers count failed log-ins from 127.0.0.1 too, in the same window.
+        prefix = f"{settings.REDIS_KEY_PREFIX}{uuid.uuid4().hex[:8]}:"
+        server = ServerProcess(free_port(), tmp_path, server_env(REDIS_KEY_PREFIX=prefix, **env))
         started.append(server)
         return server.start()
 
