@@ -31,6 +31,17 @@ def isolated_redis_keys():
         client.close()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def keepalive_by_hand():
+    """
+    No keepalive visits on their own in this process: a frame they sent would
+    land among the frames a test expects. The tests of the keepalive run its
+    rounds by hand (KeepaliveRounds.visit_all); the server processes the
+    end-to-end tests start keep the default.
+    """
+    settings.PRIVATEMESSAGES_KEEPALIVE_EVERY = 0
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
     """

@@ -246,6 +246,7 @@ _PRIVATEMESSAGES_FROM_ENV = {
     "USER_SEARCH_RATE": float,
     "USER_SEARCH_BURST": int,
     "DB_THREADS": int,
+    "KEEPALIVE_EVERY": float,
 }
 for _name, _cast in _PRIVATEMESSAGES_FROM_ENV.items():
     if os.environ.get(f"PRIVATEMESSAGES_{_name}"):

@@ -23,8 +23,9 @@ from .conf import app_settings
 from .db_threads import in_database_thread
 from .fanout import get_fanout
 from .frames import NOT_JSON, FrameError, error_frame, rate_limited
+from .keepalive import get_keepalive
 from .languages import socket_language
-from .presence import get_presence, last_seen_persist
+from .presence import Presence, get_presence, last_seen_persist
 from .profiles import chat_settings
 from .ratelimit import TokenBucket
 from .send_queue import SendQueue
@@ -69,7 +70,7 @@ class BaseConsumer(AsyncWebsocketConsumer):
     receipts = True
     shows_presence = True
     # Whether the tab is visible (the client's "activity" frames): only then
-    # do its heartbeats keep the user online.
+    # does the keepalive (or a heartbeat) keep the user online.
     active = True
     # Whether the client sent an "activity" frame: a client that knows
     # presence, and is sent "presence" frames (older clients are not).
@@ -77,6 +78,8 @@ class BaseConsumer(AsyncWebsocketConsumer):
 
     # See serve().
     server: Any = None
+    # The keepalive's slice this socket is in (keepalive.py), once it is open.
+    keepalive_slice: int | None = None
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -90,6 +93,8 @@ class BaseConsumer(AsyncWebsocketConsumer):
         finally:
             # However the socket ended, stop delivering to it.
             self.send_queue.close()
+            if self.keepalive_slice is not None:
+                get_keepalive().leave(self)
             if self.watching:
                 user_events.unwatch(self)
             fanout = get_fanout() if self.joined else None
@@ -160,6 +165,7 @@ class BaseConsumer(AsyncWebsocketConsumer):
             return
         self.ready = True
         await self.accept()
+        get_keepalive().join(self)
 
     def deliver(self, event: dict) -> None:
         """Take an event of one of ``groups_to_join`` (from the Fanout); must not wait."""
@@ -190,6 +196,35 @@ class BaseConsumer(AsyncWebsocketConsumer):
             and not self.send_queue.closed
             and self.server.can_send_now()
         )
+
+    def send_frames(self, texts: list[str]) -> None:
+        """Send the frames *texts* after what is queued; at once if nothing is. Never waits."""
+        if self.sends_at_once():
+            for text in texts:
+                self.server.send_text_now(text)
+        else:
+            self.send_queue.push(lambda: self._send_texts(texts))
+
+    async def _send_texts(self, texts: list[str]) -> None:
+        for text in texts:
+            await self.send(text_data=text)
+
+    def keepalive_needs(self) -> tuple[tuple[int, str] | None, list[int], str | None]:
+        """
+        What a keepalive visit refreshes and reads (keepalive.py): this socket's
+        presence entry while its tab is active, the users whose presence it is
+        sent, and a Redis key whose value keepalive() is given (None: none).
+        """
+        touch = self.presence_touch() if self.shows_presence else None
+        return touch, self.presence_partners() if self.presence_asked() else [], None
+
+    def keepalive(self, live: dict[int, Presence], value: bytes | None) -> None:
+        """A keepalive visit: answer with what proves the connection alive. Never waits."""
+        raise NotImplementedError
+
+    def presence_partners(self) -> list[int]:
+        """The users whose presence this socket is sent."""
+        return []
 
     def thread_update(self, frame: dict) -> None:
         """A new message in one of the user's threads (the ``thread`` frame to send)."""

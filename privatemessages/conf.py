@@ -34,6 +34,10 @@ DEFAULTS: dict[str, Any] = {
     "USER_SEARCH_BURST": 10,
     # Sockets (chat pages and thread lists) one user may have open at once.
     "USER_MAX_SOCKETS": 50,
+    # Seconds between the server's keepalive visits of each open socket
+    # (keepalive.py): the client takes a connection that is silent for two of
+    # them for dead. 0 turns the visits off (the tests run them by hand).
+    "KEEPALIVE_EVERY": 25.0,
     # Threads per process that run the sockets' database work (saving and
     # replaying messages) side by side; keep it below the database pool's size.
     "DB_THREADS": 4,

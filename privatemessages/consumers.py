@@ -49,6 +49,8 @@ TYPING_MIN_INTERVAL = 1.0
 # The most partners a thread-list socket reports presence for.
 PRESENCE_MAX_USERS = 200
 
+PONG = events.to_json({"type": "pong"})
+
 
 class ChatConsumer(BaseConsumer):
     """
@@ -262,6 +264,27 @@ class ChatConsumer(BaseConsumer):
     def partners(self) -> list[int]:
         return [user_id for user_id in self.participants if user_id != self.user_id]
 
+    presence_partners = partners
+
+    def keepalive_needs(self) -> tuple[tuple[int, str] | None, list[int], str | None]:
+        touch, partners, _ = super().keepalive_needs()
+        return touch, partners, thread_heads.head_key(self.thread.pk)
+
+    def keepalive(self, live: dict[int, Presence], value: bytes | None) -> None:
+        if not self.ready or self.order.last_id is None or self.send_queue.busy:
+            return  # its first sync, or what it is sending now, answers for it
+        head = thread_heads.head_value(value)
+        if head is None or head > self.order.last_id or not self.order.caught_up:
+            # A live message may have been lost (or Redis cannot say): the
+            # sync compares again, and reads the database if need be.
+            self.send_queue.push(lambda: self.sync(self.order.last_id))
+            return
+        synced = {"type": "synced", "last_id": self.order.last_id, "more": False}
+        texts = [events.to_json(synced)]
+        if self.presence_asked():
+            texts.append(events.to_json(self.presence_frame(live)))
+        self.send_frames(texts)
+
     def presence_frame(self, live: dict[int, Presence]) -> dict:
         """The ``presence`` frame of the partners' *live* presence, or their stored one."""
         users = {}
@@ -393,8 +416,23 @@ class ThreadListConsumer(BaseConsumer):
     async def send_presence(self) -> None:
         found = await get_presence().lookup(list(self.partner_ids), touch=self.presence_touch())
         if self.partner_ids:
-            users = {str(user_id): known.as_frame() for user_id, known in found.items()}
-            await self.send_json({"type": "presence", "users": users})
+            await self.send_json(self.presence_frame(found))
+
+    def presence_partners(self) -> list[int]:
+        return list(self.partner_ids)
+
+    def presence_frame(self, found: dict[int, Presence]) -> dict:
+        users = {str(user_id): known.as_frame() for user_id, known in found.items()}
+        return {"type": "presence", "users": users}
+
+    def keepalive(self, live: dict[int, Presence], value: bytes | None) -> None:
+        if not self.ready:
+            return
+        texts = [PONG]
+        if self.presence_asked() and self.partner_ids:
+            found = {user_id: live[user_id] for user_id in self.partner_ids if user_id in live}
+            texts.append(events.to_json(self.presence_frame(found)))
+        self.send_frames(texts)
 
     def thread_update(self, frame: dict) -> None:
         self.add_partner(frame.get("partner_id"))

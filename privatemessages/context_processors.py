@@ -3,11 +3,15 @@
 from django.http import HttpRequest
 from django.urls import reverse
 
+from .conf import app_settings
 from .models import ChatProfile
 
 
 def chat_user(request: HttpRequest) -> dict:
-    """``pm_unread_total`` and its version, and ``pm_notifications``, for a signed-in user."""
+    """
+    ``pm_unread_total`` and its version, ``pm_notifications`` and the
+    sockets' ``pm_keepalive_every``, for a signed-in user.
+    """
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
@@ -23,4 +27,7 @@ def chat_user(request: HttpRequest) -> dict:
         "pm_notifications": notifications,
         "pm_settings_url": reverse("privatemessages:settings"),
         "pm_notifications_url": reverse("privatemessages:notifications"),
+        # For the pages' sockets (socket.js), in seconds; a string, so that no
+        # locale formats it.
+        "pm_keepalive_every": f"{app_settings.KEEPALIVE_EVERY:g}",
     }

@@ -3,10 +3,10 @@ Who is online, and when others were last seen (docs/protocol.md, "Read
 positions, unread counts, receipts, typing, presence").
 
 A user is online while a socket of theirs, on any tab and process, has been
-active (its tab visible) in the last ONLINE_WINDOW seconds. Each active socket
-refreshes its own entry with every heartbeat: with REDIS_URL a sorted set per
-user in Redis (socket -> time), expiring when nobody refreshes it; otherwise
-this process's memory. No heartbeat touches the database: the persisted
+active (its tab visible) in the last ONLINE_WINDOW seconds. Each active socket's
+entry is refreshed by every keepalive visit (keepalive.py) and heartbeat: with
+REDIS_URL a sorted set per user in Redis (socket -> time), expiring when nobody
+refreshes it; otherwise this process's memory. No refresh touches the database: the persisted
 ``ChatProfile.last_seen`` (a fallback for when Redis forgot) is written when a
 socket closes, at most once a minute per user and process.
 
@@ -31,8 +31,8 @@ from .userlimits import UserLimits, get_user_limits
 
 logger = logging.getLogger(__name__)
 
-# Seconds after a socket's last heartbeat while visible that its user still
-# counts as online: a little over two heartbeats (socket.js beats every 25 s).
+# Seconds after a socket's last refresh while visible that its user still
+# counts as online: a little over two keepalive visits (every 25 s).
 ONLINE_WINDOW = 60.0
 # How long Redis keeps a user's entries and last-seen time after the last refresh.
 KEEP_FOR = 30 * 24 * 3600
@@ -94,10 +94,12 @@ class _MemoryStore:
             for user_id in user_ids
         }
 
-    async def lookup_and_get(
-        self, user_ids: list[int], now: float, touch: tuple[int, str] | None, key: str
-    ) -> tuple[dict[int, Presence], None]:
-        return await self.lookup(user_ids, now, touch), None  # no Redis, no key
+    async def keepalive_round(
+        self, touches: list[tuple[int, str]], user_ids: list[int], now: float, keys: list[str]
+    ) -> tuple[dict[int, Presence], list[None]]:
+        for user_id, socket in touches:
+            await self.touch(user_id, socket, now)
+        return await self.lookup(user_ids, now), [None] * len(keys)  # no Redis, no keys
 
     async def forget(self, user_id: int) -> None:
         self.active.pop(user_id, None)
@@ -150,32 +152,38 @@ class _RedisStore:
     async def lookup(
         self, user_ids: list[int], now: float, touch: tuple[int, str] | None = None
     ) -> dict[int, Presence]:
-        return (await self.lookup_and_get(user_ids, now, touch, None))[0]
+        return (await self.keepalive_round([touch] if touch else [], user_ids, now, []))[0]
 
-    async def lookup_and_get(
-        self, user_ids: list[int], now: float, touch: tuple[int, str] | None, key: str | None
-    ) -> tuple[dict[int, Presence], bytes | None]:
+    async def keepalive_round(
+        self, touches: list[tuple[int, str]], user_ids: list[int], now: float, keys: list[str]
+    ) -> tuple[dict[int, Presence], list[bytes | None]]:
+        # One round trip: the site's other keys, the touches (one command per
+        # user, however many of its sockets), then two reads per looked-up user.
+        sockets: dict[int, dict[str, float]] = {}
+        for user_id, socket in touches:
+            sockets.setdefault(user_id, {})[socket] = now
+        if not (keys or sockets or user_ids):
+            return {}, []
         async with self.client.pipeline(transaction=False) as pipe:
-            if key is not None:  # another of the site's keys, in the same round trip
-                pipe.get(key)
-            if touch is not None:  # the asking socket's heartbeat, in the same round trip
-                active = _active_key(touch[0])
-                pipe.zadd(active, {touch[1]: now})
+            if keys:
+                pipe.mget(keys)
+            for user_id, mapping in sockets.items():
+                active = _active_key(user_id)
+                pipe.zadd(active, mapping)
                 pipe.expire(active, KEEP_FOR)
             for user_id in user_ids:
                 pipe.zrange(_active_key(user_id), 0, 0, desc=True, withscores=True)
                 pipe.get(_left_key(user_id))
             answers = await pipe.execute()
-        value = answers.pop(0) if key is not None else None
-        if touch is not None:
-            answers = answers[2:]
+        values = answers[0] if keys else []
+        answers = answers[(1 if keys else 0) + 2 * len(sockets) :]
         found = {}
         for index, user_id in enumerate(user_ids):
             newest, left = answers[2 * index], answers[2 * index + 1]
             found[user_id] = presence_of(
                 now, newest[0][1] if newest else None, float(left) if left else None
             )
-        return found, value
+        return found, values
 
     async def forget(self, user_id: int) -> None:
         await self.client.delete(_active_key(user_id), _left_key(user_id))
@@ -211,6 +219,24 @@ class PresenceTracker:
             return {}
         return await self._ask(self.store.lookup, user_ids, time.time(), touch, unavailable={})
 
+    async def keepalive_round(
+        self, touches: list[tuple[int, str]], user_ids: list[int], keys: list[str]
+    ) -> tuple[dict[int, Presence], list[bytes | None]]:
+        """
+        A keepalive round's presence work in one round trip: refresh *touches*
+        (user id, socket), read the presence of *user_ids*, and the values of
+        the site's Redis *keys* (threads' heads; None each without Redis).
+        When the store is down: ({}, None for each key).
+        """
+        return await self._ask(
+            self.store.keepalive_round,
+            touches,
+            user_ids,
+            time.time(),
+            keys,
+            unavailable=({}, [None] * len(keys)),
+        )
+
     async def lookup_and_get(
         self, user_ids: list[int], *, touch: tuple[int, str] | None, key: str
     ) -> tuple[dict[int, Presence], bytes | None]:
@@ -219,9 +245,8 @@ class PresenceTracker:
         round trip (a keepalive's thread head); None for it without Redis.
         When the store is down: ({}, None).
         """
-        return await self._ask(
-            self.store.lookup_and_get, user_ids, time.time(), touch, key, unavailable=({}, None)
-        )
+        live, values = await self.keepalive_round([touch] if touch else [], user_ids, [key])
+        return live, values[0]
 
     async def forget(self, user_id: int) -> None:
         """Drop what is known of *user_id* (they chose to hide their presence)."""

@@ -38,7 +38,9 @@ def parse_args(argv: list[str] | None):
     path.add_argument("--tabs", type=int, help="sockets open (1000); tabs: per user (50)")
     path.add_argument("--rate", type=float, help="delivery: messages/s sent (2; tabs: 100)")
     path.add_argument("--seconds", type=float, help="sending (10), idle: idle (30)")
-    path.add_argument("--heartbeat", type=float, default=idle.HEARTBEAT, help="idle: 0: none")
+    path.add_argument(
+        "--heartbeat", type=float, default=0, help="idle: a sync every S s (0: none, as chat.js)"
+    )
     talk = p.add_argument_group("skills in the chat (ours only)")
     talk.add_argument("--mix-rate", type=float, help="the mix's total messages/s (100)")
     talk.add_argument("--think", type=float, default=2.0, help="a skill user's pause (2 s)")

@@ -20,7 +20,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from bench.common import HOST, percentile
 
 SYNC = '{"type": "sync", "after": 0}'
-# No pings of the client's own (the chat's heartbeat is a sync frame), no compression.
+# No pings of the client's own (the server's keepalive frames prove a socket alive), no
+# compression.
 OPTIONS = {"ping_interval": None, "compression": None, "open_timeout": 30, "proxy": None}
 
 
@@ -113,7 +114,7 @@ class LoadClient:
         return stats.frames["synced"]
 
     async def heartbeat(self, every: float) -> None:
-        """Send every socket's periodic sync (chat.js's heartbeat) every *every* seconds, each
+        """Send every socket's periodic sync (older clients' heartbeat) every *every* seconds, each
         socket at its own phase as tabs opened at different times would, until cancelled."""
         phases = sorted((random.uniform(0, every), index) for index in self.sockets)
         start = time.perf_counter()

@@ -875,10 +875,8 @@
       socket.send({ type: "activity", active: document.visibilityState === "visible" });
       socket.send({ type: "sync", after: lastId });
     },
-    // Also the periodic catch-up: anything a live event missed comes now.
-    heartbeat: function () {
-      return { type: "sync", after: lastId };
-    },
+    // The server's keepalive also catches up anything a live event missed.
+    keepaliveEvery: Number(section.dataset.keepalive) * 1000,
   });
 
   document.addEventListener("visibilitychange", function () {

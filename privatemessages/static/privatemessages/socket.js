@@ -6,7 +6,7 @@
  *     onOpen: function () { socket.send({type: "sync", after: lastId}); },
  *     onFrame: function (frame) { ... },          // every JSON frame received
  *     onState: function (state, detail) { ... },  // see STATES below
- *     heartbeat: function () { return {type: "ping"}; },
+ *     keepaliveEvery: 25000,  // the server's keepalive period, in ms
  *   });
  *
  * - Reconnects after any drop with exponential backoff and jitter (0.5 s
@@ -15,9 +15,10 @@
  * - Reconnects at once when the browser comes back online (the "online"
  *   event), when the tab becomes visible again or gets the focus, and when
  *   the user asks to (reconnectNow, the banner's "подключиться сейчас").
- * - Sends the heartbeat frame every 25 s; a connection that has received
- *   nothing for 25 s after that is taken for dead (a half-open TCP connection
- *   can look open for minutes) and replaced.
+ * - The server sends a frame at least every keepaliveEvery ms (its
+ *   keepalive, docs/protocol.md); a connection that has received nothing for
+ *   twice that is taken for dead (a half-open TCP connection can look open
+ *   for minutes) and replaced. The client sends nothing to keep it alive.
  * - Stops for good on close codes 4401 (not signed in) and 4403 (no access).
  * - On 4429 (the user has too many sockets open) waits its longest backoff
  *   before trying again, and says why.
@@ -29,8 +30,7 @@
 
   var MIN_DELAY = 500;
   var MAX_DELAY = 30000;
-  var HEARTBEAT_EVERY = 25000;
-  var DEAD_AFTER = 25000;
+  var KEEPALIVE_EVERY = 25000;
   // A connection that lived this long was a good one: the next drop starts
   // the backoff from the beginning again.
   var HEALTHY_AFTER = 10000;
@@ -61,7 +61,7 @@
   function connect(options) {
     var minDelay = options.minDelay || MIN_DELAY;
     var maxDelay = options.maxDelay || MAX_DELAY;
-    var heartbeatEvery = options.heartbeatEvery || HEARTBEAT_EVERY;
+    var keepaliveEvery = options.keepaliveEvery || KEEPALIVE_EVERY;
     var onState = options.onState || function () {};
     var ws = null;
     var attempt = 0;
@@ -69,7 +69,7 @@
     var openedAt = 0;
     var lastFrameAt = 0;
     var retryTimer = null;
-    var heartbeatTimer = null;
+    var aliveTimer = null;
     var stopped = false;
     var state = null;
 
@@ -96,7 +96,7 @@
       current.onopen = function () {
         everOpened = true;
         openedAt = lastFrameAt = Date.now();
-        heartbeatTimer = setInterval(beat, heartbeatEvery);
+        aliveTimer = setInterval(checkAlive, keepaliveEvery);
         setState("open");
         if (options.onOpen) {
           options.onOpen();
@@ -126,7 +126,7 @@
         return;
       }
       ws = null;
-      clearInterval(heartbeatTimer);
+      clearInterval(aliveTimer);
       which.onopen = which.onmessage = which.onclose = null;
       if (FATAL_CODES[code]) {
         stopped = true;
@@ -157,12 +157,12 @@
       setState("waiting", { retryAt: Date.now() + delay, attempt: attempt, code: code });
     }
 
-    function beat() {
+    function checkAlive() {
       if (!ws || ws.readyState !== WebSocket.OPEN) {
         return;
       }
-      if (Date.now() - lastFrameAt > heartbeatEvery + DEAD_AFTER) {
-        // Nothing for too long, not even the answer to the last heartbeat.
+      if (Date.now() - lastFrameAt > 2 * keepaliveEvery) {
+        // Nothing for too long, not even the server's keepalive.
         var dead = ws;
         dropped(dead, 1006);
         try {
@@ -170,10 +170,6 @@
         } catch (error) {
           // Already closing.
         }
-        return;
-      }
-      if (options.heartbeat) {
-        send(options.heartbeat());
       }
     }
 

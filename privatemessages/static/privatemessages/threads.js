@@ -260,9 +260,7 @@
       }
       render();
     },
-    heartbeat: function () {
-      return { type: "ping" };
-    },
+    keepaliveEvery: Number(section.dataset.keepalive) * 1000,
   });
 
   document.addEventListener("visibilitychange", function () {

@@ -1,0 +1,254 @@
+"""
+The server's keepalive (privatemessages/keepalive.py, docs/protocol.md
+"Keepalive"): each open socket visited without being asked, a slice of them in
+one Redis round trip, on whatever presence store the settings give (memory
+without REDIS_URL, Redis with it). The rounds are run by hand here
+(conftest.keepalive_by_hand); the timer that runs them has a test of its own.
+"""
+
+import asyncio
+import time
+
+import pytest
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from privatemessages import consumers, events, presence, services, thread_heads
+from privatemessages.keepalive import KeepaliveRounds, get_keepalive
+from privatemessages.presence import get_presence
+from privatemessages.tests.realtime_fixtures import (
+    TIMEOUT,
+    communicator,
+    drain,
+    open_chat,
+    receive,
+    receive_until,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+acreate = database_sync_to_async(services.message_create)
+
+needs_redis = pytest.mark.skipif(
+    not settings.REDIS_URL, reason="needs Redis (set REDIS_URL): the threads' heads live there"
+)
+
+
+def count_database_syncs(monkeypatch) -> list:
+    calls = []
+    real = consumers.ChatConsumer._stored_after_with_reads
+
+    def counted(self, *args):
+        calls.append(args)
+        return real(self, *args)
+
+    monkeypatch.setattr(consumers.ChatConsumer, "_stored_after_with_reads", counted)
+    return calls
+
+
+def count_round_trips(monkeypatch) -> list:
+    calls = []
+    real = presence.PresenceTracker.keepalive_round
+
+    async def counted(self, touches, user_ids, keys):
+        calls.append((touches, user_ids, keys))
+        return await real(self, touches, user_ids, keys)
+
+    monkeypatch.setattr(presence.PresenceTracker, "keepalive_round", counted)
+    return calls
+
+
+async def tell_active(comm) -> None:
+    """Send the "activity" frame, and wait until the socket has taken it."""
+    await comm.send_json_to({"type": "activity", "active": True})
+    await comm.send_json_to({"type": "ping"})  # answered in order, after it
+    await receive_until(comm, "pong")
+
+
+async def open_list(cookie: str, *, activity: bool = True):
+    comm = communicator("/ws/messages/", cookie)
+    assert (await comm.connect(timeout=TIMEOUT))[0]
+    if activity:
+        await comm.send_json_to({"type": "activity", "active": True})
+    await comm.send_json_to({"type": "sync"})
+    await receive_until(comm, "presence" if activity else "threads")
+    return comm
+
+
+async def test_a_visit_answers_a_caught_up_chat_socket_without_being_asked(chat):
+    anna = await open_list(chat["cookies"]["anna"])  # online
+    comm, _ = await open_chat(chat["thread"].pk, chat["cookies"]["boris"])
+    await tell_active(comm)
+    await get_keepalive().visit_all()
+    synced, shown = await receive(comm), await receive(comm)
+    assert synced == {"type": "synced", "last_id": chat["first"].pk, "more": False}
+    assert shown["type"] == "presence"
+    assert shown["users"][str(chat["anna"].pk)]["online"] is True
+    for socket in (anna, comm):
+        await socket.disconnect()
+
+
+@needs_redis
+async def test_a_visit_that_finds_nothing_new_reads_no_database(chat, monkeypatch):
+    comm, _ = await open_chat(chat["thread"].pk, chat["cookies"]["boris"])
+    calls = count_database_syncs(monkeypatch)
+    for _ in range(3):
+        await get_keepalive().visit_all()
+        assert (await receive(comm))["type"] == "synced"
+    assert calls == []
+    await comm.disconnect()
+
+
+async def test_a_lost_live_event_is_caught_by_the_next_visit(chat, monkeypatch):
+    thread = chat["thread"]
+    comm, _ = await open_chat(thread.pk, chat["cookies"]["boris"])
+    # The message's live event is lost (its group send fails); its head is noted.
+    monkeypatch.setattr(events, "group_send_many", lambda sends, also=None: False)
+    lost = await acreate(sender=chat["anna"], thread=thread, text="потерялось")
+    assert await drain(comm, 0.3) == []
+    await get_keepalive().visit_all()
+    frames = await receive_until(comm, "synced")
+    assert [frame.get("id") for frame in frames[:-1]] == [lost.pk]
+    assert frames[-1]["last_id"] == lost.pk
+    await comm.disconnect()
+
+
+async def test_a_socket_is_visited_only_after_its_first_sync(chat):
+    comm, _ = await open_chat(chat["thread"].pk, chat["cookies"]["boris"], after=None)
+    await get_keepalive().visit_all()
+    assert await drain(comm, 0.3) == []  # its first sync will answer everything
+    await comm.send_json_to({"type": "sync", "after": 0})
+    await receive_until(comm, "synced")
+    await get_keepalive().visit_all()
+    assert (await receive(comm))["type"] == "synced"
+    await comm.disconnect()
+
+
+async def test_a_thread_list_socket_gets_a_pong_and_its_partners_presence(chat):
+    comm = await open_list(chat["cookies"]["boris"])
+    quiet = await open_list(chat["cookies"]["anna"], activity=False)
+    await get_keepalive().visit_all()
+    pong, shown = await receive(comm), await receive(comm)
+    assert pong == {"type": "pong"}
+    assert shown["type"] == "presence"
+    assert shown["users"][str(chat["anna"].pk)]["online"] is True
+    assert await receive(quiet) == {"type": "pong"}  # a client that knows no presence
+    assert await drain(quiet, 0.3) == []
+    for socket in (comm, quiet):
+        await socket.disconnect()
+
+
+async def test_a_visit_keeps_an_active_tab_online_and_not_a_hidden_one(chat):
+    anna = chat["anna"].pk
+    visible, _ = await open_chat(chat["thread"].pk, chat["cookies"]["anna"])
+    tracker = get_presence()
+    [socket] = get_keepalive().slices[0]
+    # Anna's entry as if refreshed an hour ago: offline.
+    long_ago = time.time() - 3600
+    await tracker.store.touch(anna, socket.socket_slot.name, long_ago)
+    assert not (await tracker.lookup([anna]))[anna].online
+
+    await get_keepalive().visit_all()
+    assert (await tracker.lookup([anna]))[anna].online
+    await receive_until(visible, "synced")
+
+    await tracker.store.touch(anna, socket.socket_slot.name, long_ago)
+    await visible.send_json_to({"type": "activity", "active": False})
+    await visible.send_json_to({"type": "ping"})  # answered after the activity frame
+    await receive_until(visible, "pong")
+    await get_keepalive().visit_all()
+    assert not (await tracker.lookup([anna]))[anna].online
+    await visible.disconnect()
+
+
+@needs_redis
+async def test_one_round_trip_serves_every_socket_of_a_round(chat, monkeypatch):
+    anna_chat, _ = await open_chat(chat["thread"].pk, chat["cookies"]["anna"])
+    boris_chat, _ = await open_chat(chat["thread"].pk, chat["cookies"]["boris"])
+    for comm in (anna_chat, boris_chat):
+        await tell_active(comm)
+    boris_list = await open_list(chat["cookies"]["boris"])
+    calls = count_round_trips(monkeypatch)
+    await get_keepalive().visit_all()
+    assert len(calls) == 1
+    touches, user_ids, keys = calls[0]
+    assert len(touches) == 3
+    assert sorted(user_ids) == sorted({chat["anna"].pk, chat["boris"].pk})
+    # The thread's head, once for both of its tabs.
+    assert keys == [thread_heads.head_key(chat["thread"].pk)]
+    for comm in (anna_chat, boris_chat):
+        frames = await receive_until(comm, "presence")
+        assert [frame["type"] for frame in frames] == ["synced", "presence"]
+    assert [(await receive(boris_list))["type"] for _ in range(2)] == ["pong", "presence"]
+    for comm in (anna_chat, boris_chat, boris_list):
+        await comm.disconnect()
+
+
+async def test_a_closed_socket_leaves_the_rounds(chat):
+    comm, _ = await open_chat(chat["thread"].pk, chat["cookies"]["boris"])
+    assert sum(len(part) for part in get_keepalive().slices) == 1
+    await comm.disconnect()
+    assert sum(len(part) for part in get_keepalive().slices) == 0
+
+
+async def test_a_failing_socket_does_not_stop_the_round(chat, monkeypatch):
+    first, _ = await open_chat(chat["thread"].pk, chat["cookies"]["anna"])
+    second, _ = await open_chat(chat["thread"].pk, chat["cookies"]["boris"])
+    real = consumers.ChatConsumer.keepalive
+    failed = []
+
+    def fails_for_anna(self, live, value):
+        if self.user_id == chat["anna"].pk:
+            failed.append(self)
+            raise RuntimeError("a bug in one socket's answer")
+        real(self, live, value)
+
+    monkeypatch.setattr(consumers.ChatConsumer, "keepalive", fails_for_anna)
+    await get_keepalive().visit_all()
+    assert len(failed) == 1
+    assert (await receive(second))["type"] == "synced"
+    for comm in (first, second):
+        await comm.disconnect()
+
+
+class FakeSocket:
+    keepalive_slice = None
+
+    def __init__(self) -> None:
+        self.visits = asyncio.Queue()
+
+    def keepalive_needs(self):
+        return None, [], None
+
+    def keepalive(self, live, value) -> None:
+        self.visits.put_nowait(value)
+
+
+async def test_the_rounds_visit_on_their_own_and_stop_when_nobody_is_left():
+    rounds = KeepaliveRounds(0.05)
+    sockets = [FakeSocket(), FakeSocket()]
+    for socket in sockets:
+        rounds.join(socket)
+    assert rounds.task is not None
+    for socket in sockets:
+        for _ in range(2):  # visited again and again
+            assert await asyncio.wait_for(socket.visits.get(), TIMEOUT) is None
+    task = rounds.task
+    for socket in sockets:
+        rounds.leave(socket)
+    await asyncio.wait_for(task, TIMEOUT)  # nothing left to visit: the task ends
+    assert rounds.task is None
+    rounds.join(sockets[0])  # and starts again with the next socket
+    assert await asyncio.wait_for(sockets[0].visits.get(), TIMEOUT) is None
+    rounds.leave(sockets[0])
+    await asyncio.wait_for(rounds.task, TIMEOUT)
+
+
+async def test_a_new_socket_waits_a_whole_period_for_its_first_visit():
+    rounds = KeepaliveRounds(25)
+    rounds.last = 7  # the slice visited last
+    socket = FakeSocket()
+    rounds.join(socket)
+    assert socket.keepalive_slice == 7  # its next visit is 25 slices away
+    rounds.leave(socket)
+    await asyncio.wait_for(rounds.task, TIMEOUT)
