@@ -80,6 +80,8 @@ class BaseConsumer(AsyncWebsocketConsumer):
     server: Any = None
     # The keepalive's slice this socket is in (keepalive.py), once it is open.
     keepalive_slice: int | None = None
+    # What this socket's presence frames showed last, per user id (presence_news).
+    presence_shown: dict[str, Any] | None = None
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -221,6 +223,32 @@ class BaseConsumer(AsyncWebsocketConsumer):
     def keepalive(self, live: dict[int, Presence], value: bytes | None) -> None:
         """A keepalive visit: answer with what proves the connection alive. Never waits."""
         raise NotImplementedError
+
+    def noted(self, frame: dict) -> dict:
+        """The ``presence`` *frame*, sent whole, its news noted (presence_news)."""
+        self.presence_news(frame)
+        return frame
+
+    def presence_news(self, frame: dict) -> dict | None:
+        """
+        Note what the ``presence`` *frame* shows; return a frame of only what
+        changed since this socket's earlier ones (null for a user no longer
+        shown), or None if nothing did: a keepalive sends no news twice.
+        """
+        shown = self.presence_shown
+        if shown is None:
+            shown = self.presence_shown = {}
+        users = frame["users"]
+        changed = {user: None for user in shown if user not in users}
+        for user in changed:
+            del shown[user]
+        for user, info in users.items():
+            # What a client shows: "online", or when the user was last seen.
+            showing = True if info["online"] else info["last_seen"]
+            if user not in shown or shown[user] != showing:
+                shown[user] = showing
+                changed[user] = info
+        return {"type": "presence", "users": changed} if changed else None
 
     def presence_partners(self) -> list[int]:
         """The users whose presence this socket is sent."""

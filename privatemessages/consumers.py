@@ -198,15 +198,16 @@ class ChatConsumer(BaseConsumer):
 
     async def sync(self, after: int) -> None:
         # The read state goes with the socket's first sync and with any that
-        # replays messages; the keepalive sync that finds nothing new does not
-        # read it (reads and counts come live, in "unread", "read" and the
-        # message frames themselves).
+        # replays messages; a later sync that finds nothing new does not read
+        # it (reads and counts come live, in "unread", "read" and the message
+        # frames themselves).
         first = self.order.last_id is None
         after = self.order.sync_from(after)
         redis_client = get_user_limits().redis_client()
         if not first and self.order.caught_up and not self.order.waiting:
-            # The keepalive: if the thread's newest message is one this socket
-            # delivered, nothing can be missing, and the database is not asked.
+            # A later sync (an older client's heartbeat): if the thread's newest
+            # message is one this socket delivered, nothing can be missing, and
+            # the database is not asked.
             # The head is read with the partner's presence when the socket is
             # sent it: one round trip for both.
             live = None
@@ -224,8 +225,31 @@ class ChatConsumer(BaseConsumer):
                     {"type": "synced", "last_id": self.order.last_id, "more": False}
                 )
                 if live is not None:
-                    await self.send_json(self.presence_frame(live))
+                    await self.send_json(self.noted(self.presence_frame(live)))
                 return
+        if await self.replay(after, first) and self.presence_asked():
+            await self.send_presence()
+
+    async def catch_up(self, live: dict[int, Presence]) -> None:
+        """
+        A keepalive visit found a message newer than this socket delivered (a
+        lost live event), or could not tell: replay from the database, and
+        send the presence the visit read if it is news.
+        """
+        if self.order.last_id is None:
+            return
+        if await self.replay(self.order.last_id, False) and self.presence_asked():
+            news = self.presence_news(self.presence_frame(live))
+            if news is not None:
+                await self.send_json(news)
+
+    async def replay(self, after: int, first: bool) -> bool:
+        """
+        Send what the database has after *after*, then ``synced``; return
+        False if the user's replay budget held it (``synced`` says when to
+        ask again).
+        """
+        redis_client = get_user_limits().redis_client()
         payloads, more, reads, newest = await in_database_thread(self._stored_after_with_reads)(
             after, first
         )
@@ -247,19 +271,18 @@ class ChatConsumer(BaseConsumer):
                     "retry_after": seconds(retry_after),
                 }
             )
-            return
+            return False
         await self.send_replayed(payloads)
         self.order.synced(payloads[-1]["id"] if payloads else after, more=more)
         synced = {"type": "synced", "last_id": self.order.last_id, "more": more}
         if reads is not None:
             synced["read"] = reads.as_frame()
         await self.send_json(synced)
-        if self.presence_asked():
-            await self.send_presence()
+        return True
 
     async def send_presence(self) -> None:
         live = await get_presence().lookup(self.partners(), touch=self.presence_touch())
-        await self.send_json(self.presence_frame(live))
+        await self.send_json(self.noted(self.presence_frame(live)))
 
     def partners(self) -> list[int]:
         return [user_id for user_id in self.participants if user_id != self.user_id]
@@ -275,14 +298,14 @@ class ChatConsumer(BaseConsumer):
             return  # its first sync, or what it is sending now, answers for it
         head = thread_heads.head_value(value)
         if head is None or head > self.order.last_id or not self.order.caught_up:
-            # A live message may have been lost (or Redis cannot say): the
-            # sync compares again, and reads the database if need be.
-            self.send_queue.push(lambda: self.sync(self.order.last_id))
+            # A live message may have been lost (or Redis cannot say).
+            self.send_queue.push(lambda: self.catch_up(live))
             return
         synced = {"type": "synced", "last_id": self.order.last_id, "more": False}
         texts = [events.to_json(synced)]
-        if self.presence_asked():
-            texts.append(events.to_json(self.presence_frame(live)))
+        news = self.presence_news(self.presence_frame(live)) if self.presence_asked() else None
+        if news is not None:
+            texts.append(events.to_json(news))
         self.send_frames(texts)
 
     def presence_frame(self, live: dict[int, Presence]) -> dict:
@@ -416,7 +439,7 @@ class ThreadListConsumer(BaseConsumer):
     async def send_presence(self) -> None:
         found = await get_presence().lookup(list(self.partner_ids), touch=self.presence_touch())
         if self.partner_ids:
-            await self.send_json(self.presence_frame(found))
+            await self.send_json(self.noted(self.presence_frame(found)))
 
     def presence_partners(self) -> list[int]:
         return list(self.partner_ids)
@@ -431,7 +454,9 @@ class ThreadListConsumer(BaseConsumer):
         texts = [PONG]
         if self.presence_asked() and self.partner_ids:
             found = {user_id: live[user_id] for user_id in self.partner_ids if user_id in live}
-            texts.append(events.to_json(self.presence_frame(found)))
+            news = self.presence_news(self.presence_frame(found))
+            if news is not None:
+                texts.append(events.to_json(news))
         self.send_frames(texts)
 
     def thread_update(self, frame: dict) -> None:

@@ -13,7 +13,7 @@ import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from privatemessages import consumers, events, presence, services, thread_heads
+from privatemessages import consumers, events, presence, profiles, services, thread_heads
 from privatemessages.keepalive import KeepaliveRounds, get_keepalive
 from privatemessages.presence import get_presence
 from privatemessages.tests.realtime_fixtures import (
@@ -75,7 +75,7 @@ async def open_list(cookie: str, *, activity: bool = True):
     return comm
 
 
-async def test_a_visit_answers_a_caught_up_chat_socket_without_being_asked(chat):
+async def test_a_visit_answers_a_caught_up_chat_socket_and_sends_presence_news(chat):
     anna = await open_list(chat["cookies"]["anna"])  # online
     comm, _ = await open_chat(chat["thread"].pk, chat["cookies"]["boris"])
     await tell_active(comm)
@@ -84,8 +84,26 @@ async def test_a_visit_answers_a_caught_up_chat_socket_without_being_asked(chat)
     assert synced == {"type": "synced", "last_id": chat["first"].pk, "more": False}
     assert shown["type"] == "presence"
     assert shown["users"][str(chat["anna"].pk)]["online"] is True
-    for socket in (anna, comm):
-        await socket.disconnect()
+    # Nothing changed: no presence frame again.
+    await get_keepalive().visit_all()
+    assert (await receive(comm))["type"] == "synced"
+    assert await drain(comm, 0.3) == []
+    # Anna leaves: the next visit says so.
+    await anna.disconnect()
+    await get_keepalive().visit_all()
+    synced, shown = await receive(comm), await receive(comm)
+    assert synced["type"] == "synced"
+    gone = shown["users"][str(chat["anna"].pk)]
+    assert gone["online"] is False
+    assert gone["last_seen"]
+    # Anna hides her presence: it is shown no more.
+    await database_sync_to_async(profiles.profile_update)(
+        user_id=chat["anna"].pk, show_presence=False
+    )
+    await get_keepalive().visit_all()
+    synced, shown = await receive(comm), await receive(comm)
+    assert shown == {"type": "presence", "users": {str(chat["anna"].pk): None}}
+    await comm.disconnect()
 
 
 @needs_redis
@@ -124,18 +142,23 @@ async def test_a_socket_is_visited_only_after_its_first_sync(chat):
     await comm.disconnect()
 
 
-async def test_a_thread_list_socket_gets_a_pong_and_its_partners_presence(chat):
-    comm = await open_list(chat["cookies"]["boris"])
-    quiet = await open_list(chat["cookies"]["anna"], activity=False)
+async def test_a_thread_list_socket_gets_a_pong_and_its_partners_presence_news(chat):
+    anna = await open_list(chat["cookies"]["anna"], activity=False)  # knows no presence
+    comm = await open_list(chat["cookies"]["boris"])  # sent Anna's presence: online
+    await get_keepalive().visit_all()
+    for socket in (comm, anna):
+        assert await receive(socket) == {"type": "pong"}
+        assert await drain(socket, 0.3) == []  # nothing new to say of anyone
+    await anna.disconnect()
     await get_keepalive().visit_all()
     pong, shown = await receive(comm), await receive(comm)
     assert pong == {"type": "pong"}
-    assert shown["type"] == "presence"
-    assert shown["users"][str(chat["anna"].pk)]["online"] is True
-    assert await receive(quiet) == {"type": "pong"}  # a client that knows no presence
-    assert await drain(quiet, 0.3) == []
-    for socket in (comm, quiet):
-        await socket.disconnect()
+    assert list(shown["users"]) == [str(chat["anna"].pk)]
+    assert shown["users"][str(chat["anna"].pk)]["online"] is False
+    await get_keepalive().visit_all()
+    assert await receive(comm) == {"type": "pong"}
+    assert await drain(comm, 0.3) == []
+    await comm.disconnect()
 
 
 async def test_a_visit_keeps_an_active_tab_online_and_not_a_hidden_one(chat):
@@ -179,7 +202,7 @@ async def test_one_round_trip_serves_every_socket_of_a_round(chat, monkeypatch):
     for comm in (anna_chat, boris_chat):
         frames = await receive_until(comm, "presence")
         assert [frame["type"] for frame in frames] == ["synced", "presence"]
-    assert [(await receive(boris_list))["type"] for _ in range(2)] == ["pong", "presence"]
+    assert await receive(boris_list) == {"type": "pong"}  # its presence frame said it all
     for comm in (anna_chat, boris_chat, boris_list):
         await comm.disconnect()
 

@@ -349,11 +349,20 @@
 
   // Presence
 
+  // The partner's entry of the last presence frame: the keepalive sends one
+  // only when it changed, and each "synced" draws it again ("yesterday" moves).
+  var partnerPresence = null;
+
   function onPresence(frame) {
     if (!presenceEl || !partnerId || !frame.users || typeof frame.users !== "object") {
       return;
     }
-    var info = frame.users[String(partnerId)];
+    partnerPresence = frame.users[String(partnerId)];
+    drawPresence();
+  }
+
+  function drawPresence() {
+    var info = partnerPresence;
     var text = info && typeof info === "object" ? window.PMTime.presence(info) : "";
     if (presenceEl.textContent !== text) {
       presenceEl.textContent = text;
@@ -515,6 +524,9 @@
         return;
       }
       synced = true;
+      if (partnerPresence) {
+        drawPresence();
+      }
       pending.forEach(function (entry, clientId) {
         sendPending(clientId);
       });

@@ -174,6 +174,10 @@
     el.hidden = !text;
   }
 
+  function drawAllPresence() {
+    Array.prototype.forEach.call(list.querySelectorAll("li.thread[data-partner-id]"), drawPresence);
+  }
+
   function onPresence(frame) {
     if (!frame.users || typeof frame.users !== "object") {
       return;
@@ -181,7 +185,7 @@
     Object.keys(frame.users).forEach(function (id) {
       lastPresence[id] = frame.users[id];
     });
-    Array.prototype.forEach.call(list.querySelectorAll("li.thread[data-partner-id]"), drawPresence);
+    drawAllPresence();
   }
 
   // The list changed under a screen reader's user: say so, politely, once a
@@ -228,6 +232,10 @@
       applyTotal(frame);
     } else if (frame.type === "presence") {
       onPresence(frame);
+    } else if (frame.type === "pong") {
+      // The keepalive: presence frames carry only changes, so the labels
+      // ("yesterday 14:05") are drawn again as time passes.
+      drawAllPresence();
     }
   }
 
