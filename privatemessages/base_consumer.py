@@ -220,8 +220,10 @@ class BaseConsumer(AsyncWebsocketConsumer):
         touch = self.presence_touch() if self.shows_presence else None
         return touch, self.presence_partners() if self.presence_asked() else [], None
 
-    def keepalive(self, live: dict[int, Presence], value: bytes | None) -> None:
-        """A keepalive visit: answer with what proves the connection alive. Never waits."""
+    def keepalive(
+        self, live: dict[int, Presence] | None, value: bytes | None, reached: bool
+    ) -> None:
+        """A keepalive visit (keepalive.Visited.keepalive). Never waits."""
         raise NotImplementedError
 
     def noted(self, frame: dict) -> dict:

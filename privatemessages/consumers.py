@@ -230,7 +230,7 @@ class ChatConsumer(BaseConsumer):
         if await self.replay(after, first) and self.presence_asked():
             await self.send_presence()
 
-    async def catch_up(self, live: dict[int, Presence]) -> None:
+    async def catch_up(self, live: dict[int, Presence] | None) -> None:
         """
         A keepalive visit found a message newer than this socket delivered (a
         lost live event), or could not tell: replay from the database, and
@@ -238,7 +238,8 @@ class ChatConsumer(BaseConsumer):
         """
         if self.order.last_id is None:
             return
-        if await self.replay(self.order.last_id, False) and self.presence_asked():
+        replayed = await self.replay(self.order.last_id, False)
+        if replayed and live is not None and self.presence_asked():
             news = self.presence_news(self.presence_frame(live))
             if news is not None:
                 await self.send_json(news)
@@ -293,17 +294,21 @@ class ChatConsumer(BaseConsumer):
         touch, partners, _ = super().keepalive_needs()
         return touch, partners, thread_heads.head_key(self.thread.pk)
 
-    def keepalive(self, live: dict[int, Presence], value: bytes | None) -> None:
+    def keepalive(
+        self, live: dict[int, Presence] | None, value: bytes | None, reached: bool
+    ) -> None:
         if not self.ready or self.order.last_id is None or self.send_queue.busy:
             return  # its first sync, or what it is sending now, answers for it
         head = thread_heads.head_value(value)
-        if head is None or head > self.order.last_id or not self.order.caught_up:
+        if reached and (head is None or head > self.order.last_id or not self.order.caught_up):
             # A live message may have been lost (or Redis cannot say).
             self.send_queue.push(lambda: self.catch_up(live))
             return
         synced = {"type": "synced", "last_id": self.order.last_id, "more": False}
         texts = [events.to_json(synced)]
-        news = self.presence_news(self.presence_frame(live)) if self.presence_asked() else None
+        news = None
+        if live is not None and self.presence_asked():
+            news = self.presence_news(self.presence_frame(live))
         if news is not None:
             texts.append(events.to_json(news))
         self.send_frames(texts)
@@ -448,11 +453,13 @@ class ThreadListConsumer(BaseConsumer):
         users = {str(user_id): known.as_frame() for user_id, known in found.items()}
         return {"type": "presence", "users": users}
 
-    def keepalive(self, live: dict[int, Presence], value: bytes | None) -> None:
+    def keepalive(
+        self, live: dict[int, Presence] | None, value: bytes | None, reached: bool
+    ) -> None:
         if not self.ready:
             return
         texts = [PONG]
-        if self.presence_asked() and self.partner_ids:
+        if live is not None and self.presence_asked() and self.partner_ids:
             found = {user_id: live[user_id] for user_id in self.partner_ids if user_id in live}
             news = self.presence_news(self.presence_frame(found))
             if news is not None:

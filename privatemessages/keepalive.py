@@ -33,8 +33,14 @@ class Visited(Protocol):
     def keepalive_needs(self) -> tuple[tuple[int, str] | None, list[int], str | None]:
         """(the presence entry to refresh, the users whose presence to read, a Redis key)."""
 
-    def keepalive(self, live: dict[int, Presence], value: bytes | None) -> None:
-        """The visit's answer: presence read, and the key's value; must not wait."""
+    def keepalive(
+        self, live: dict[int, Presence] | None, value: bytes | None, reached: bool
+    ) -> None:
+        """
+        The visit's answer: the presence read (None when Redis did not answer:
+        send none) and the key's value; *reached* False when the socket is to
+        answer only what proves it alive. Must not wait.
+        """
 
 
 class KeepaliveRounds:
@@ -46,6 +52,8 @@ class KeepaliveRounds:
         # The slice visited last: a new socket joins it.
         self.last = 0
         self.task: asyncio.Task | None = None
+        # Rounds in a row whose Redis round trip failed.
+        self.failures = 0
 
     def join(self, socket: Visited) -> None:
         socket.keepalive_slice = self.last
@@ -67,11 +75,19 @@ class KeepaliveRounds:
         touches = [touch for touch, _, _ in needs if touch is not None]
         user_ids = list(dict.fromkeys(user for _, users, _ in needs for user in users))
         keys = list(dict.fromkeys(key for _, _, key in needs if key is not None))
-        live, values = await get_presence().keepalive_round(touches, user_ids, keys)
-        found = dict(zip(keys, values, strict=True))
+        answer = await get_presence().keepalive_round(touches, user_ids, keys)
+        if answer is None:
+            # Redis did not answer. Once, the sockets are only told they are
+            # alive: reading the database for a whole slice would pile onto
+            # whatever slowed Redis down. If it fails again, they read it.
+            self.failures += 1
+            live, found, reached = None, {}, self.failures > 1
+        else:
+            self.failures = 0
+            live, found, reached = answer[0], dict(zip(keys, answer[1], strict=True)), True
         for socket, (_, _, key) in zip(sockets, needs, strict=True):
             try:
-                socket.keepalive(live, found.get(key) if key is not None else None)
+                socket.keepalive(live, found.get(key) if key is not None else None, reached)
             except Exception:
                 logger.exception("Keepalive: could not visit a socket")
 

@@ -221,20 +221,15 @@ class PresenceTracker:
 
     async def keepalive_round(
         self, touches: list[tuple[int, str]], user_ids: list[int], keys: list[str]
-    ) -> tuple[dict[int, Presence], list[bytes | None]]:
+    ) -> tuple[dict[int, Presence], list[bytes | None]] | None:
         """
         A keepalive round's presence work in one round trip: refresh *touches*
         (user id, socket), read the presence of *user_ids*, and the values of
         the site's Redis *keys* (threads' heads; None each without Redis).
-        When the store is down: ({}, None for each key).
+        None when the store did not answer.
         """
         return await self._ask(
-            self.store.keepalive_round,
-            touches,
-            user_ids,
-            time.time(),
-            keys,
-            unavailable=({}, [None] * len(keys)),
+            self.store.keepalive_round, touches, user_ids, time.time(), keys, unavailable=None
         )
 
     async def lookup_and_get(
@@ -245,8 +240,8 @@ class PresenceTracker:
         round trip (a keepalive's thread head); None for it without Redis.
         When the store is down: ({}, None).
         """
-        live, values = await self.keepalive_round([touch] if touch else [], user_ids, [key])
-        return live, values[0]
+        answer = await self.keepalive_round([touch] if touch else [], user_ids, [key])
+        return ({}, None) if answer is None else (answer[0], answer[1][0])
 
     async def forget(self, user_id: int) -> None:
         """Drop what is known of *user_id* (they chose to hide their presence)."""

@@ -123,13 +123,16 @@ class TcpProxy:
     """
     A TCP relay to 127.0.0.1:*target* whose "network" can be cut: going offline
     aborts every open connection (the browser sees its WebSocket drop) and
-    refuses new ones until it is back online. Runs its own event loop thread.
+    refuses new ones until it is back online. Stalled, it passes nothing on
+    while every connection stays open (a half-open connection: the browser
+    sees nothing happen). Runs its own event loop thread.
     """
 
     def __init__(self, target: int) -> None:
         self.target = target
         self.port = free_port()
         self.online = True
+        self.stalled = False
         self._writers: set[asyncio.StreamWriter] = set()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -149,6 +152,12 @@ class TcpProxy:
     def set_online(self, online: bool) -> None:
         self.online = online
         if not online:
+            asyncio.run_coroutine_threadsafe(self._abort_all(), self._loop).result(10)
+
+    def set_stalled(self, stalled: bool) -> None:
+        """Stall every connection, or end the stall: then the stalled ones are aborted."""
+        self.stalled = stalled
+        if not stalled:
             asyncio.run_coroutine_threadsafe(self._abort_all(), self._loop).result(10)
 
     def stop(self) -> None:
@@ -180,8 +189,9 @@ class TcpProxy:
         async def pipe(source, sink):
             with contextlib.suppress(OSError, asyncio.CancelledError):
                 while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
+                    if not self.stalled:  # else lost, as on a dead link
+                        sink.write(data)
+                        await sink.drain()
             sink.transport.abort()
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))

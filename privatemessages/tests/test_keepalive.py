@@ -131,6 +131,33 @@ async def test_a_lost_live_event_is_caught_by_the_next_visit(chat, monkeypatch):
     await comm.disconnect()
 
 
+async def test_when_redis_does_not_answer_a_visit_says_alive_then_reads_the_database(
+    chat, monkeypatch
+):
+    thread = chat["thread"]
+    comm, _ = await open_chat(thread.pk, chat["cookies"]["boris"])
+    await tell_active(comm)
+    monkeypatch.setattr(events, "group_send_many", lambda sends, also=None: False)
+    lost = await acreate(sender=chat["anna"], thread=thread, text="потерялось")
+    calls = count_database_syncs(monkeypatch)
+
+    async def unanswered(self, touches, user_ids, keys):
+        return None
+
+    monkeypatch.setattr(presence.PresenceTracker, "keepalive_round", unanswered)
+    # Once: alive, and nothing else (no presence, no database read for a whole slice).
+    await get_keepalive().visit_all()
+    assert await receive(comm) == {"type": "synced", "last_id": chat["first"].pk, "more": False}
+    assert await drain(comm, 0.3) == []
+    assert calls == []
+    # Again: Redis is down, not slow; the database is read, and the lost message comes.
+    await get_keepalive().visit_all()
+    frames = await receive_until(comm, "synced")
+    assert [frame.get("id") for frame in frames[:-1]] == [lost.pk]
+    assert len(calls) == 1
+    await comm.disconnect()
+
+
 async def test_a_socket_is_visited_only_after_its_first_sync(chat):
     comm, _ = await open_chat(chat["thread"].pk, chat["cookies"]["boris"], after=None)
     await get_keepalive().visit_all()
@@ -220,11 +247,11 @@ async def test_a_failing_socket_does_not_stop_the_round(chat, monkeypatch):
     real = consumers.ChatConsumer.keepalive
     failed = []
 
-    def fails_for_anna(self, live, value):
+    def fails_for_anna(self, live, value, reached):
         if self.user_id == chat["anna"].pk:
             failed.append(self)
             raise RuntimeError("a bug in one socket's answer")
-        real(self, live, value)
+        real(self, live, value, reached)
 
     monkeypatch.setattr(consumers.ChatConsumer, "keepalive", fails_for_anna)
     await get_keepalive().visit_all()
@@ -243,7 +270,7 @@ class FakeSocket:
     def keepalive_needs(self):
         return None, [], None
 
-    def keepalive(self, live, value) -> None:
+    def keepalive(self, live, value, reached) -> None:
         self.visits.put_nowait(value)
 
 
