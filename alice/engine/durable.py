@@ -17,7 +17,10 @@ and read. The save then either lands (one round trip for the turn) or finds that
 moved on elsewhere: it takes the lock in the same step, drops the stale generator and
 raises SessionMoved, and the skill answers again from the record. A turn that calls
 recorded() confirms first (lock, then compare revisions), so that outside calls are made
-only on a current generator.
+only on a current generator. The first request of a dialog (``session.new``) takes the
+fast path too, wherever it lands: it starts the script over whatever is stored, so it needs
+nothing read, and its write ("only if nobody holds the lock", at any revision) replaces the
+stored session as a locked request's would.
 
 Subclasses implement the backend: _acquire, _write, _finish, _read, history and _forget, and
 _write_if_current for the fast path.
@@ -31,6 +34,7 @@ from abc import abstractmethod
 from collections.abc import Callable
 from typing import Any, Self
 
+from .protocol import compact_json
 from .storage import (
     Held,
     MemorySessionStore,
@@ -66,9 +70,7 @@ def new_rev() -> str:
 
 def encode_turn(turn: Turn) -> str:
     """Return *turn* as compact JSON."""
-    return json.dumps(
-        [turn.request, turn.values, turn.digest], ensure_ascii=False, separators=(",", ":")
-    )
+    return compact_json([turn.request, turn.values, turn.digest])
 
 
 def decode_turn(text: str | bytes) -> Turn:
@@ -97,16 +99,20 @@ class Handle:
 
 
 class OptimisticHandle(Handle):
-    """A turn on this process's generator, no lock held: *live* is the session it runs on."""
+    """
+    A turn run without a lock held: on *live*, this process's generator, or (*live* None)
+    on a new dialog, whose first turn reads nothing of what the backend stores.
+    """
 
     __slots__ = ("deadline", "expected_rev")
 
     optimistic = True
 
-    def __init__(self, live: Session, deadline: float | None) -> None:
+    def __init__(self, live: Session | None, deadline: float | None) -> None:
         super().__init__(live)
-        # The revision the turn must find in the backend to be saved.
-        self.expected_rev = live.rev
+        # The revision the turn must find in the backend to be saved; None for a new
+        # dialog, which replaces whatever is stored, as it would under the lock.
+        self.expected_rev = None if live is None else live.rev
         # When the request stops waiting for the lock, should it need to take it.
         self.deadline = deadline
 
@@ -157,10 +163,13 @@ class DurableSessionStore(SessionStore):
             "max_session_bytes": settings.ALICE_MAX_SESSION_BYTES,
         }
 
-    def lock(self, session_id: str, timeout: float | None = None) -> Held:
+    def lock(
+        self, session_id: str, timeout: float | None = None, *, new_session: bool = False
+    ) -> Held:
         """Return the hold of one session: a context manager that serialises its requests
-        everywhere."""
-        return _DurableHeld(self, session_id, timeout)
+        everywhere. With *new_session* (and ``optimistic_turns``), the turn runs at once, on
+        no stored session: see the module."""
+        return _DurableHeld(self, session_id, timeout, new_session)
 
     def get(self, session_id: str) -> Session | None:
         """Return the session as stored (with its generator when this process holds it)."""
@@ -171,7 +180,8 @@ class DurableSessionStore(SessionStore):
         Write the session and its new turn to the backend under a new revision.
 
         On the fast path, raise SessionMoved (holding the lock then) if another process
-        served the session since this process's generator was saved: nothing is written.
+        served the session since this process's generator was saved, or another request
+        holds it: nothing is written.
         """
         assert isinstance(held, _DurableHeld)
         handle = held.handle
@@ -196,7 +206,8 @@ class DurableSessionStore(SessionStore):
         Make sure that the request's turn runs on the current generator of the session.
 
         A no-op unless the turn is on the fast path; then take the session's lock (one
-        round trip) and raise SessionMoved if the stored revision is not the generator's.
+        round trip) and raise SessionMoved if the stored revision is not the generator's
+        (a new dialog's first turn goes on whatever is stored: it replaces it).
         The skill has recorded() call it before the first outside call of a turn.
         """
         assert isinstance(held, _DurableHeld)
@@ -204,7 +215,9 @@ class DurableSessionStore(SessionStore):
         if not isinstance(handle, OptimisticHandle):
             return
         locked = self._acquire(held.session_id, handle.remaining())
-        if locked.stored is None or locked.stored.rev != handle.expected_rev:
+        if handle.expected_rev is not None and (
+            locked.stored is None or locked.stored.rev != handle.expected_rev
+        ):
             self._moved(held, locked)
         # Current: the turn goes on under the lock, on the generator it started on.
         locked.stored = handle.stored
@@ -264,7 +277,8 @@ class DurableSessionStore(SessionStore):
         The fast path's save, atomic: if nobody holds the session's lock and it is stored at
         *expected_rev*, write *session* and *record* as _write() does and return None;
         otherwise take the lock (waiting up to *timeout*, SessionBusy after it), write
-        nothing, and return the held handle with the session as stored.
+        nothing, and return the held handle with the session as stored. *expected_rev*
+        None (a new dialog's first turn): at any revision, or none stored.
         """
         raise NotImplementedError(f"{type(self).__name__} has no fast path")
 
@@ -285,12 +299,15 @@ class DurableSessionStore(SessionStore):
 class _DurableHeld(Held):
     """Hold a session: this process's lock first, then the backend's (``handle``)."""
 
-    __slots__ = ("_local", "_store", "_timeout", "handle", "session", "session_id")
+    __slots__ = ("_local", "_new", "_store", "_timeout", "handle", "session", "session_id")
 
-    def __init__(self, store: DurableSessionStore, session_id: str, timeout: float | None):
+    def __init__(
+        self, store: DurableSessionStore, session_id: str, timeout: float | None, new: bool
+    ) -> None:
         self._store = store
         self.session_id = session_id
         self._timeout = timeout
+        self._new = new
         # Requests of one session in this process wait here, not by polling the backend.
         self._local = store._live._locks(session_id, -1 if timeout is None else timeout)
 
@@ -301,13 +318,16 @@ class _DurableHeld(Held):
         timeout = self._timeout
         if timeout is not None:
             timeout = max(0.0, timeout - (time.monotonic() - started))
-        live = store._live.get(self.session_id) if store.optimistic_turns else None
-        if live is not None:
-            # The fast path: no round trip now; save() checks that the dialog is still here.
-            deadline = None if timeout is None else time.monotonic() + timeout
-            self.handle = OptimisticHandle(live, deadline)
-            self.session = live
-            return self
+        if store.optimistic_turns:
+            # A new dialog starts the script over, whatever is stored: nothing to read.
+            live = None if self._new else store._live.get(self.session_id)
+            if live is not None or self._new:
+                # The fast path: no round trip now; save() checks that the dialog is still
+                # here (or, for a new one, that no other request holds it).
+                deadline = None if timeout is None else time.monotonic() + timeout
+                self.handle = OptimisticHandle(live, deadline)
+                self.session = live
+                return self
         try:
             handle = store._acquire(self.session_id, timeout)
         except BaseException:

@@ -1,9 +1,17 @@
 """The webhook protocol of Yandex Dialogs: checking a request's shape, building a response."""
 
+import json
 import re
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["MAX_UTTERANCE", "ProtocolError", "build_response", "validate_request"]
+__all__ = [
+    "MAX_UTTERANCE",
+    "ProtocolError",
+    "build_response",
+    "compact_json",
+    "validate_request",
+]
 
 MAX_SESSION_ID = 64
 # The protocol's limit on what the user said: a script's work on a turn (its words, their
@@ -25,6 +33,13 @@ _KIND_NAMES = {
     int: "an integer",
     bool: "a boolean",
 }
+
+
+# JSON as answers and records are written: compact, UTF-8 text as it is. One encoder for
+# every call (json.dumps() with options builds a new one each time); encode() keeps no state.
+compact_json: Callable[[Any], str] = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":")
+).encode
 
 
 class ProtocolError(ValueError):

@@ -15,8 +15,9 @@ The meta and turns keys expire after the idle timeout, refreshed on every turn. 
 for a dialog whose generator this process holds costs one round trip: a script writes the
 turn, the meta and the TTLs only if nobody holds the lock and the revision is still the
 generator's, and otherwise takes the lock and returns the meta (durable.py, the fast path).
-Any other request costs two: one script takes the lock and reads the meta, another writes
-the turn and frees the lock, only if the lock is still this request's.
+So does the first request of a dialog, written at any revision. Any other request costs two:
+one script takes the lock and reads the meta, another writes the turn and frees the lock,
+only if the lock is still this request's.
 
 A request runs its scripts on one connection with redis-py's connection API (_Script). New
 connections come from the client's pool, so its max_connections holds; between requests the
@@ -41,7 +42,13 @@ from redis.connection import Connection
 from redis.exceptions import NoScriptError
 
 from .durable import DurableSessionStore, Handle, decode_turn, new_rev
+from .protocol import compact_json
 from .storage import Held, Session, SessionBusy, SessionStoreError, Turn
+
+try:
+    from hiredis import pack_command as _pack_command
+except ImportError:  # redis-py packs in Python then
+    _pack_command = None
 
 __all__ = ["RedisSessionStore"]
 
@@ -80,11 +87,12 @@ return 1
 """
 
 # The fast path (no lock held): as _WRITE if nobody holds the lock and the stored revision
-# is ARGV[11]; returns "written". Else, as _ACQUIRE with the token ARGV[1] and the lock TTL
-# ARGV[12] (ms): the meta fields, or the lock's PTTL when another request holds it.
+# is ARGV[11] (empty: any revision, or none stored: a new dialog's first turn); returns
+# "written". Else, as _ACQUIRE with the token ARGV[1] and the lock TTL ARGV[12] (ms): the
+# meta fields, or the lock's PTTL when another request holds it.
 _COMMIT_IF_CURRENT = f"""
 local holder = redis.call('GET', KEYS[1])
-if not holder and redis.call('HGET', KEYS[2], 'rev') == ARGV[11] then
+if not holder and (ARGV[11] == '' or redis.call('HGET', KEYS[2], 'rev') == ARGV[11]) then
 {_WRITE}
   return 'written'
 end
@@ -142,12 +150,23 @@ class _Script:
 
     def __call__(self, connection: Connection, keys: tuple[str, ...], *args: str | int) -> Any:
         try:
-            connection.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
+            connection.send_packed_command(_pack(connection, "EVALSHA", self.sha, keys, args))
             return connection.read_response()
         except NoScriptError:
             # EVAL also puts the script in Redis's cache, for the next EVALSHA.
-            connection.send_command("EVAL", self.source, len(keys), *keys, *args)
+            connection.send_packed_command(_pack(connection, "EVAL", self.source, keys, args))
             return connection.read_response()
+
+
+def _pack(
+    connection: Connection, command: str, script: str, keys: tuple[str, ...], args: tuple
+) -> list[bytes]:
+    """Return an EVAL or EVALSHA of *script* as Redis's protocol, ready to send."""
+    if _pack_command is None:
+        return connection.pack_command(command, script, len(keys), *keys, *args)
+    # hiredis straight away: every argument is a str or an int already, which redis-py's
+    # packer would check one by one, on every request.
+    return [_pack_command((command, script, len(keys), *keys, *args))]
 
 
 def _call_once_more(
@@ -199,8 +218,8 @@ class RedisSessionStore(DurableSessionStore):
     """
     Keep a skill's sessions in Redis, shared by every process; generators stay in each.
 
-    A turn on a generator this process holds costs one round trip (_COMMIT_IF_CURRENT);
-    any other, two (_ACQUIRE, then _COMMIT).
+    A turn on a generator this process holds, or the first of a dialog, costs one round
+    trip (_COMMIT_IF_CURRENT); any other, two (_ACQUIRE, then _COMMIT).
 
     *client* is a redis-py client; *key_prefix* goes before every key (the site's
     REDIS_KEY_PREFIX). *lock_ttl* is how long, in seconds, a request may hold its session:
@@ -313,7 +332,7 @@ class RedisSessionStore(DurableSessionStore):
             session.rev or "",
             session.turns,
             "" if session.message_id is None else session.message_id,
-            json.dumps(session.response, ensure_ascii=False, separators=(",", ":")),
+            compact_json(session.response),
             "1" if session.over else "0",
             record or "",
             "1" if session.turns == 1 else "0",

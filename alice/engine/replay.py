@@ -154,8 +154,11 @@ def replayed_request(record: dict[str, Any], current: dict[str, Any]) -> Request
 
 def response_digest(content: dict[str, Any]) -> str:
     """Return a short digest of a fitted response content, to compare a replay with."""
-    data = json.dumps(content, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.blake2b(data.encode(), digest_size=8).hexdigest()
+    return hashlib.blake2b(_digest_json(content).encode(), digest_size=8).hexdigest()
+
+
+# As protocol.compact_json, but anything JSON cannot hold is digested as its str().
+_digest_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
 
 
 def replay(

@@ -168,7 +168,10 @@ class Skill:
             # A request queued behind a running turn of its session obeys the deadline too.
             lock_timeout = max(0.0, min(lock_timeout, deadline - time.monotonic()))
         try:
-            with store.lock(current.session_id, lock_timeout) as held:
+            held_session = store.lock(
+                current.session_id, lock_timeout, new_session=current.is_new_session
+            )
+            with held_session as held:
                 confirm = partial(store.confirm, held) if store.records_turns else None
                 try:
                     return self._answer(

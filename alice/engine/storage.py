@@ -155,12 +155,16 @@ class SessionStore(ABC):
         return settings_options(settings)
 
     @abstractmethod
-    def lock(self, session_id: str, timeout: float | None = None) -> Held:
+    def lock(
+        self, session_id: str, timeout: float | None = None, *, new_session: bool = False
+    ) -> Held:
         """
         Return the hold of one session: a context manager that serialises its requests.
 
         Entering it reads the session into ``held.session``. Raise SessionBusy on entering
-        when the lock is not acquired within *timeout* seconds.
+        when the lock is not acquired within *timeout* seconds. *new_session* says that the
+        request starts a new dialog (``session.new``), which reads nothing of the stored
+        session: a store may then leave ``held.session`` None and skip reading it.
         """
 
     @abstractmethod
@@ -298,8 +302,11 @@ class MemorySessionStore(SessionStore):
         self._guard = threading.Lock()
         self._locks = _KeyedLock()
 
-    def lock(self, session_id: str, timeout: float | None = None) -> Held:
-        """Return the hold of one session: a context manager that serialises its requests."""
+    def lock(
+        self, session_id: str, timeout: float | None = None, *, new_session: bool = False
+    ) -> Held:
+        """Return the hold of one session: a context manager that serialises its requests
+        (*new_session* changes nothing: reading the session here is free)."""
         return _HeldSession(self, session_id, -1 if timeout is None else timeout)
 
     def get(self, session_id: str) -> Session | None:

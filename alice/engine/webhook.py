@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .protocol import ProtocolError, validate_request
+from .protocol import ProtocolError, compact_json, validate_request
 from .skill import Skill
 
 __all__ = ["JSON_CONTENT_TYPE", "WebhookAnswer", "answer_webhook"]
@@ -33,9 +33,7 @@ class WebhookAnswer:
 
 
 def _json(data: Any, status: int = 200) -> WebhookAnswer:
-    return WebhookAnswer(
-        status, json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
-    )
+    return WebhookAnswer(status, compact_json(data).encode())
 
 
 def _error(status: int, error: str, details: list[str] | None = None) -> WebhookAnswer:

@@ -2,11 +2,14 @@
 
 import json
 import logging
+import threading
 import uuid
 
 import pytest
 from django.core import signals
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.wsgi import get_wsgi_application
+from django.db.backends.signals import connection_created
 from django.test import Client
 from django.test.utils import override_settings
 from django.urls import path
@@ -138,6 +141,21 @@ def test_a_host_the_site_does_not_serve_gets_djangos_400(app):
     assert status == 200
 
 
+def test_the_host_check_is_judged_again_when_the_host_or_the_settings_change(app):
+    """The router remembers Django's verdict on a host, never past a change of either."""
+    new_session = body("s", 0, new=True)
+    assert call(app, "POST", "/alice/", new_session)[0] == 200
+    with override_settings(ALLOWED_HOSTS=["alice.example.com"]):
+        assert call(app, "POST", "/alice/", new_session)[0] == 400
+        assert call(app, "POST", "/alice/", new_session, HTTP_HOST="alice.example.com")[0] == 200
+        assert call(app, "POST", "/alice/", new_session, HTTP_HOST="evil.example.com")[0] == 400
+        forwarded = {"HTTP_HOST": "alice.example.com", "HTTP_X_FORWARDED_HOST": "evil.com"}
+        assert call(app, "POST", "/alice/", new_session, **forwarded)[0] == 200
+        with override_settings(USE_X_FORWARDED_HOST=True):
+            assert call(app, "POST", "/alice/", new_session, **forwarded)[0] == 400
+    assert call(app, "POST", "/alice/", new_session)[0] == 200
+
+
 @override_settings(
     SECURE_SSL_REDIRECT=True, SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https")
 )
@@ -175,8 +193,87 @@ def test_request_signals_are_sent(app):
     assert seen == [("started", WebhookRouter), ("finished", WebhookRouter)]
 
 
+def _in_a_new_thread(function):
+    """Return function() run in a thread of its own (one that never opened a connection)."""
+    result = []
+    thread = threading.Thread(target=lambda: result.append(function()))
+    thread.start()
+    thread.join()
+    return result[0]
+
+
+@pytest.fixture
+def signals_sent(monkeypatch) -> list[str]:
+    """Record the request signals sent (their receivers are left as they are)."""
+    sent: list[str] = []
+    for name in ("request_started", "request_finished"):
+        signal = getattr(signals, name)
+        monkeypatch.setattr(signal, "send", lambda sender, _name=name, **kw: sent.append(_name))
+    return sent
+
+
+def test_request_signals_that_would_do_nothing_are_not_sent(app, signals_sent):
+    """In a thread without a database connection, Django's receivers have nothing to do."""
+    status, _, _ = _in_a_new_thread(lambda: call(app, "POST", "/alice/", body("s", 0, new=True)))
+    assert status == 200
+    assert signals_sent == []
+
+
+def test_request_signals_are_sent_in_a_thread_that_opened_a_connection(app, signals_sent):
+    """A connection opened before the request: both signals, as for any request."""
+
+    def request():
+        connection_created.send(sender=None, connection=None)
+        return call(app, "POST", "/alice/", body("s", 0, new=True))
+
+    assert _in_a_new_thread(request)[0] == 200
+    assert signals_sent == ["request_started", "request_finished"]
+
+
+class _ConnectingStore(MemorySessionStore):
+    """Opens a database connection in the request, as the database store does."""
+
+    def lock(self, session_id, timeout=None, *, new_session=False):
+        connection_created.send(sender=None, connection=None)
+        return super().lock(session_id, timeout, new_session=new_session)
+
+
+def test_a_request_that_opens_a_connection_gets_request_finished(app, signals_sent):
+    """request_finished closes what the request opened (as CONN_MAX_AGE says)."""
+    acquaintance.skill.store = _ConnectingStore()
+    status, _, _ = _in_a_new_thread(lambda: call(app, "POST", "/alice/", body("s", 0, new=True)))
+    assert status == 200
+    assert signals_sent == ["request_finished"]
+
+
+class _ClosingCache(LocMemCache):
+    def close(self, **kwargs):
+        pass  # as a cache with connections to close would
+
+
+@override_settings(CACHES={"default": {"BACKEND": "alice.tests.test_wsgi_mount._ClosingCache"}})
+def test_request_signals_are_sent_when_a_cache_has_something_to_close(app, signals_sent):
+    status, _, _ = _in_a_new_thread(lambda: call(app, "POST", "/alice/", body("s", 0, new=True)))
+    assert status == 200
+    assert signals_sent == ["request_started", "request_finished"]
+
+
+def test_request_signals_with_a_receiver_of_the_sites_own_are_sent(app, signals_sent):
+    """Any receiver besides Django's own: the signals are sent, in any thread."""
+
+    def receiver(sender, **kwargs):
+        pass
+
+    signals.request_finished.connect(receiver)
+    try:
+        _in_a_new_thread(lambda: call(app, "POST", "/alice/", body("s", 0, new=True)))
+    finally:
+        signals.request_finished.disconnect(receiver)
+    assert signals_sent == ["request_started", "request_finished"]
+
+
 class _BrokenStore(MemorySessionStore):
-    def lock(self, session_id, timeout=None):
+    def lock(self, session_id, timeout=None, *, new_session=False):
         raise RuntimeError("a bug in a store")
 
 
