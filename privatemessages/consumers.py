@@ -216,6 +216,7 @@ class ChatConsumer(BaseConsumer):
                     self.partners(),
                     touch=self.presence_touch(),
                     key=thread_heads.head_key(self.thread.pk),
+                    keep_for=thread_heads.HEAD_TTL,
                 )
                 head = thread_heads.head_value(value)
             else:

@@ -18,9 +18,11 @@ import asyncio
 import logging
 from typing import Protocol
 
+from . import thread_heads
 from .conf import app_settings
 from .per_loop import per_loop
 from .presence import Presence, get_presence
+from .userlimits import get_user_limits
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +77,9 @@ class KeepaliveRounds:
         touches = [touch for touch, _, _ in needs if touch is not None]
         user_ids = list(dict.fromkeys(user for _, users, _ in needs for user in users))
         keys = list(dict.fromkeys(key for _, _, key in needs if key is not None))
-        answer = await get_presence().keepalive_round(touches, user_ids, keys)
+        answer = await get_presence().keepalive_round(
+            touches, user_ids, keys, thread_heads.HEAD_TTL
+        )
         if answer is None:
             # Redis did not answer. Once, the sockets are only told they are
             # alive: reading the database for a whole slice would pile onto
@@ -97,6 +101,8 @@ class KeepaliveRounds:
             while any(self.slices):
                 await asyncio.sleep(pause)
                 self.last = (self.last + 1) % len(self.slices)
+                if thread_heads.has_unwritten():
+                    await thread_heads.raise_unwritten(get_user_limits().redis_client())
                 sockets = list(self.slices[self.last])
                 if sockets:
                     try:

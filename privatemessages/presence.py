@@ -95,7 +95,12 @@ class _MemoryStore:
         }
 
     async def keepalive_round(
-        self, touches: list[tuple[int, str]], user_ids: list[int], now: float, keys: list[str]
+        self,
+        touches: list[tuple[int, str]],
+        user_ids: list[int],
+        now: float,
+        keys: list[str],
+        keep_for: int,
     ) -> tuple[dict[int, Presence], list[None]]:
         for user_id, socket in touches:
             await self.touch(user_id, socket, now)
@@ -121,6 +126,42 @@ return seen
 """
 
 
+# A keepalive round (_RedisStore.keepalive_round). KEYS: the site's keys to
+# read (ARGV[3] of them), the touched users' active keys (ARGV[4]), then an
+# active and a left key per looked-up user. ARGV: now, the TTL of a touched
+# entry, the two counts, how long a read key found then lives (0: as it
+# was), then per touched user its number of sockets and their names.
+# Returns the read keys' values, then per looked-up user its newest active
+# time and its last left time (false for none).
+_ROUND = """
+local now, keep, heads, touched = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local read_keep = tonumber(ARGV[5])
+local answers = {}
+for index = 1, heads do
+  local value = redis.call('GET', KEYS[index])
+  if value and read_keep > 0 then
+    redis.call('EXPIRE', KEYS[index], read_keep)
+  end
+  answers[index] = value
+end
+local arg = 6
+for index = heads + 1, heads + touched do
+  local count = tonumber(ARGV[arg])
+  for offset = 1, count do
+    redis.call('ZADD', KEYS[index], now, ARGV[arg + offset])
+  end
+  redis.call('EXPIRE', KEYS[index], keep)
+  arg = arg + count + 1
+end
+for index = heads + touched + 1, #KEYS, 2 do
+  local newest = redis.call('ZREVRANGE', KEYS[index], 0, 0, 'WITHSCORES')
+  answers[#answers + 1] = newest[2] or false
+  answers[#answers + 1] = redis.call('GET', KEYS[index + 1])
+end
+return answers
+"""
+
+
 def _active_key(user_id: int) -> str:
     return redis_key(f"pm:presence:{user_id}")
 
@@ -135,6 +176,7 @@ class _RedisStore:
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
         self._leave = self.client.register_script(_LEAVE)
+        self._round = self.client.register_script(_ROUND)
 
     async def touch(self, user_id: int, socket: str, now: float) -> None:
         key = _active_key(user_id)
@@ -152,38 +194,39 @@ class _RedisStore:
     async def lookup(
         self, user_ids: list[int], now: float, touch: tuple[int, str] | None = None
     ) -> dict[int, Presence]:
-        return (await self.keepalive_round([touch] if touch else [], user_ids, now, []))[0]
+        return (await self.keepalive_round([touch] if touch else [], user_ids, now, [], 0))[0]
 
     async def keepalive_round(
-        self, touches: list[tuple[int, str]], user_ids: list[int], now: float, keys: list[str]
+        self,
+        touches: list[tuple[int, str]],
+        user_ids: list[int],
+        now: float,
+        keys: list[str],
+        keep_for: int,
     ) -> tuple[dict[int, Presence], list[bytes | None]]:
-        # One round trip: the site's other keys, the touches (one command per
-        # user, however many of its sockets), then two reads per looked-up user.
-        sockets: dict[int, dict[str, float]] = {}
+        # One command (_ROUND): a pipeline of a command per key costs the
+        # client more than Redis, and a round has hundreds of them.
+        sockets: dict[int, list[str]] = {}
         for user_id, socket in touches:
-            sockets.setdefault(user_id, {})[socket] = now
+            sockets.setdefault(user_id, []).append(socket)
         if not (keys or sockets or user_ids):
             return {}, []
-        async with self.client.pipeline(transaction=False) as pipe:
-            if keys:
-                pipe.mget(keys)
-            for user_id, mapping in sockets.items():
-                active = _active_key(user_id)
-                pipe.zadd(active, mapping)
-                pipe.expire(active, KEEP_FOR)
-            for user_id in user_ids:
-                pipe.zrange(_active_key(user_id), 0, 0, desc=True, withscores=True)
-                pipe.get(_left_key(user_id))
-            answers = await pipe.execute()
-        values = answers[0] if keys else []
-        answers = answers[(1 if keys else 0) + 2 * len(sockets) :]
+        script_keys = [*keys, *map(_active_key, sockets)]
+        args: list[str | int | float] = [now, KEEP_FOR, len(keys), len(sockets), keep_for]
+        for names in sockets.values():
+            args.append(len(names))
+            args.extend(names)
+        for user_id in user_ids:
+            script_keys.append(_active_key(user_id))
+            script_keys.append(_left_key(user_id))
+        answers = await self._round(keys=script_keys, args=args)
         found = {}
         for index, user_id in enumerate(user_ids):
-            newest, left = answers[2 * index], answers[2 * index + 1]
+            newest, left = answers[len(keys) + 2 * index : len(keys) + 2 * index + 2]
             found[user_id] = presence_of(
-                now, newest[0][1] if newest else None, float(left) if left else None
+                now, float(newest) if newest else None, float(left) if left else None
             )
-        return found, values
+        return found, answers[: len(keys)]
 
     async def forget(self, user_id: int) -> None:
         await self.client.delete(_active_key(user_id), _left_key(user_id))
@@ -220,27 +263,38 @@ class PresenceTracker:
         return await self._ask(self.store.lookup, user_ids, time.time(), touch, unavailable={})
 
     async def keepalive_round(
-        self, touches: list[tuple[int, str]], user_ids: list[int], keys: list[str]
+        self,
+        touches: list[tuple[int, str]],
+        user_ids: list[int],
+        keys: list[str],
+        keep_for: int,
     ) -> tuple[dict[int, Presence], list[bytes | None]] | None:
         """
         A keepalive round's presence work in one round trip: refresh *touches*
         (user id, socket), read the presence of *user_ids*, and the values of
-        the site's Redis *keys* (threads' heads; None each without Redis).
-        None when the store did not answer.
+        the site's Redis *keys* (threads' heads; None each without Redis),
+        each found then kept *keep_for* seconds more. None when the store
+        did not answer.
         """
         return await self._ask(
-            self.store.keepalive_round, touches, user_ids, time.time(), keys, unavailable=None
+            self.store.keepalive_round,
+            touches,
+            user_ids,
+            time.time(),
+            keys,
+            keep_for,
+            unavailable=None,
         )
 
     async def lookup_and_get(
-        self, user_ids: list[int], *, touch: tuple[int, str] | None, key: str
+        self, user_ids: list[int], *, touch: tuple[int, str] | None, key: str, keep_for: int
     ) -> tuple[dict[int, Presence], bytes | None]:
         """
-        lookup, with the value of the site's Redis key *key* read in the same
-        round trip (a keepalive's thread head); None for it without Redis.
-        When the store is down: ({}, None).
+        lookup, with the value of the site's Redis key *key* read (and kept
+        *keep_for* seconds more) in the same round trip (a keepalive's thread
+        head); None for it without Redis. When the store is down: ({}, None).
         """
-        answer = await self.keepalive_round([touch] if touch else [], user_ids, [key])
+        answer = await self.keepalive_round([touch] if touch else [], user_ids, [key], keep_for)
         return ({}, None) if answer is None else (answer[0], answer[1][0])
 
     async def forget(self, user_id: int) -> None:

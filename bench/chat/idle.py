@@ -9,10 +9,11 @@ was open, to compare).
 
 import asyncio
 import resource
+import time
 
 from bench.common import table
 
-from . import fixtures
+from . import fixtures, servers
 from .client import connect_all, print_notes
 from .servers import Meters
 
@@ -49,9 +50,9 @@ async def run_server(kind: str, args, env: dict, data: dict, group, client) -> d
     out = await connect_all(client, group, targets) | {"users": len(keys)}
     stats = client.begin_step(0)
     beat = asyncio.create_task(client.heartbeat(args.heartbeat)) if args.heartbeat else None
-    # PostgreSQL counts an idle backend's transactions up to 10 s late: let the handshakes'
-    # land before the window opens.
-    await asyncio.sleep(10)
+    # PostgreSQL counts a backend's transactions late (seconds after a busy spell): let the
+    # handshakes' land before the window opens.
+    await settle(group.env)
     meters.start()
     await asyncio.sleep(args.idle_seconds)
     out |= meters.stop()
@@ -63,6 +64,24 @@ async def run_server(kind: str, args, env: dict, data: dict, group, client) -> d
     out["before_tabs"] = {key: round(before[key], 2) for key in figures}
     print(f"[{kind}] {out['sockets']} tabs idle {out['elapsed']:.0f} s", flush=True)
     return out
+
+
+async def settle(env: dict[str, str], quiet: float = 3.0, longest: float = 60.0) -> None:
+    """
+    Wait until the bench database's transaction count has not moved for *quiet* seconds
+    (at least 10 s, at most *longest*): what the connections' first syncs did is then
+    counted before the window opens. Work that goes on (a heartbeat's reads) keeps the
+    count moving, waits *longest*, and shows in the window as it should.
+    """
+    started = time.monotonic()
+    last, still_since = None, started
+    while time.monotonic() - started < longest:
+        count = servers.counters(env)["db_xacts"]
+        if last is None or count - last > 1:  # each reading is a transaction of its own
+            last, still_since = count, time.monotonic()
+        elif time.monotonic() - still_since >= quiet and time.monotonic() - started >= 10:
+            return
+        await asyncio.sleep(0.5)
 
 
 def print_tables(results: dict) -> None:

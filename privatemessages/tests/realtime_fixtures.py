@@ -105,6 +105,27 @@ def needs_real_services(what: str = "PostgreSQL and Redis"):
     return _skip_or_fail(reasons, what)
 
 
+# Tests of what only Redis keeps (the threads' heads, presence shared by processes).
+needs_redis = pytest.mark.skipif(
+    not settings.REDIS_URL, reason="needs Redis (set REDIS_URL): the threads' heads live there"
+)
+
+
+def count_database_syncs(monkeypatch) -> list:
+    """Return the list of the chat sockets' database reads for a sync, from now on."""
+    from privatemessages.consumers import ChatConsumer
+
+    calls = []
+    real = ChatConsumer._stored_after_with_reads
+
+    def counted(self, *args):
+        calls.append(args)
+        return real(self, *args)
+
+    monkeypatch.setattr(ChatConsumer, "_stored_after_with_reads", counted)
+    return calls
+
+
 def needs_programs(*programs: str):
     missing = [p for p in programs if not (shutil.which(p) or os.path.exists(p))]
     return _skip_or_fail([f"{p} is not installed" for p in missing], ", ".join(programs))

@@ -12,13 +12,15 @@ import redis
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from privatemessages import consumers, events, presence, profiles, services, thread_heads
+from privatemessages import events, presence, profiles, services, thread_heads
 from privatemessages.models import ChatProfile, Membership
 from privatemessages.tests.realtime_fixtures import (
     TIMEOUT,
     communicator,
+    count_database_syncs,
     drain,
     make_rt_user,
+    needs_redis,
     open_chat,
     receive,
     receive_until,
@@ -270,22 +272,6 @@ async def test_the_keepalive_sync_reads_no_counts(chat):
 
 
 # The keepalive sync against the thread's head (thread_heads.py)
-
-needs_redis = pytest.mark.skipif(
-    not settings.REDIS_URL, reason="needs Redis (set REDIS_URL): the heads live there"
-)
-
-
-def count_database_syncs(monkeypatch) -> list:
-    calls = []
-    real = consumers.ChatConsumer._stored_after_with_reads
-
-    def counted(self, *args):
-        calls.append(args)
-        return real(self, *args)
-
-    monkeypatch.setattr(consumers.ChatConsumer, "_stored_after_with_reads", counted)
-    return calls
 
 
 @needs_redis

@@ -10,16 +10,21 @@ import asyncio
 import time
 
 import pytest
+import redis
+import redis.asyncio as aioredis
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from myproject.redis import redis_key
 from privatemessages import consumers, events, presence, profiles, services, thread_heads
 from privatemessages.keepalive import KeepaliveRounds, get_keepalive
 from privatemessages.presence import get_presence
 from privatemessages.tests.realtime_fixtures import (
     TIMEOUT,
     communicator,
+    count_database_syncs,
     drain,
+    needs_redis,
     open_chat,
     receive,
     receive_until,
@@ -29,30 +34,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 acreate = database_sync_to_async(services.message_create)
 
-needs_redis = pytest.mark.skipif(
-    not settings.REDIS_URL, reason="needs Redis (set REDIS_URL): the threads' heads live there"
-)
-
-
-def count_database_syncs(monkeypatch) -> list:
-    calls = []
-    real = consumers.ChatConsumer._stored_after_with_reads
-
-    def counted(self, *args):
-        calls.append(args)
-        return real(self, *args)
-
-    monkeypatch.setattr(consumers.ChatConsumer, "_stored_after_with_reads", counted)
-    return calls
-
 
 def count_round_trips(monkeypatch) -> list:
     calls = []
     real = presence.PresenceTracker.keepalive_round
 
-    async def counted(self, touches, user_ids, keys):
+    async def counted(self, touches, user_ids, keys, keep_for):
         calls.append((touches, user_ids, keys))
-        return await real(self, touches, user_ids, keys)
+        return await real(self, touches, user_ids, keys, keep_for)
 
     monkeypatch.setattr(presence.PresenceTracker, "keepalive_round", counted)
     return calls
@@ -141,7 +130,7 @@ async def test_when_redis_does_not_answer_a_visit_says_alive_then_reads_the_data
     lost = await acreate(sender=chat["anna"], thread=thread, text="потерялось")
     calls = count_database_syncs(monkeypatch)
 
-    async def unanswered(self, touches, user_ids, keys):
+    async def unanswered(self, touches, user_ids, keys, keep_for):
         return None
 
     monkeypatch.setattr(presence.PresenceTracker, "keepalive_round", unanswered)
@@ -302,3 +291,102 @@ async def test_a_new_socket_waits_a_whole_period_for_its_first_visit():
     assert socket.keepalive_slice == 7  # its next visit is 25 slices away
     rounds.leave(socket)
     await asyncio.wait_for(rounds.task, TIMEOUT)
+
+
+@needs_redis
+async def test_a_redis_round_refreshes_reads_and_answers_in_order():
+    """The store's round script, key by key: touches, presence, the site's keys."""
+    client = aioredis.Redis.from_url(settings.REDIS_URL)
+    store = presence._RedisStore(client)
+    base = 9_000_000 + int(time.time() * 1000) % 1_000_000  # users no other test has
+    many, left_only, unknown = base, base + 1, base + 2
+    head = redis_key(f"pm:test:round:{base}")
+    await client.set(head, b"41", ex=60)
+    await client.set(presence._left_key(left_only), "1000.5", ex=60)
+    now = time.time()
+    try:
+        found, values = await store.keepalive_round(
+            [(many, "tab-1"), (many, "tab-2")],
+            [left_only, many, unknown],
+            now,
+            [head, redis_key(f"pm:test:round:{base}:missing")],
+            600,
+        )
+        assert values == [b"41", None]
+        assert 60 < await client.ttl(head) <= 600  # a key found lives on
+        assert found[many].online
+        assert found[many].last_seen == pytest.approx(now)
+        assert found[left_only] == presence.Presence(online=False, last_seen=1000.5)
+        assert found[unknown] == presence.Presence(online=False, last_seen=None)
+        active = presence._active_key(many)
+        assert await client.zrange(active, 0, -1) == [b"tab-1", b"tab-2"]
+        assert await client.ttl(active) > presence.KEEP_FOR - 60
+        # Nothing to ask: no round trip at all.
+        assert await store.keepalive_round([], [], now, [], 600) == ({}, [])
+    finally:
+        await client.delete(head, presence._left_key(left_only), presence._active_key(many))
+
+
+@needs_redis
+async def test_an_open_tab_keeps_its_threads_head(chat, monkeypatch):
+    """A quiet thread's head lives while a tab visits it: no database read when it would
+    have expired."""
+    thread = chat["thread"]
+    comm, _ = await open_chat(thread.pk, chat["cookies"]["boris"])
+    client = get_presence().store.client
+    key = thread_heads.head_key(thread.pk)
+    await client.expire(key, 5)  # about to expire
+    calls = count_database_syncs(monkeypatch)
+    await get_keepalive().visit_all()
+    await receive_until(comm, "synced")
+    assert await client.ttl(key) > thread_heads.HEAD_TTL - 60
+    assert calls == []
+    await comm.disconnect()
+
+
+@needs_redis
+async def test_a_head_that_did_not_reach_redis_is_written_by_the_keepalive(chat, monkeypatch):
+    """Redis failed as a message was announced: the head the keepalive keeps alive would
+    hide the lost message, so its process writes it again once Redis answers."""
+    thread = chat["thread"]
+    comm, _ = await open_chat(thread.pk, chat["cookies"]["boris"])
+    monkeypatch.setattr(events, "group_send_many", lambda sends, also=None: False)
+    real_eval = redis.Redis.eval
+
+    def unreachable(self, *args):
+        raise redis.ConnectionError("Redis is away")
+
+    monkeypatch.setattr(redis.Redis, "eval", unreachable)
+    lost = await acreate(sender=chat["anna"], thread=thread, text="потерялось")
+    monkeypatch.setattr(redis.Redis, "eval", real_eval)
+    assert thread_heads.has_unwritten()
+    calls = count_database_syncs(monkeypatch)
+    await get_keepalive().visit_all()  # the head is behind: nothing seems missing
+    assert await receive(comm) == {"type": "synced", "last_id": chat["first"].pk, "more": False}
+
+    await thread_heads.raise_unwritten(get_presence().store.client)
+    assert not thread_heads.has_unwritten()
+    await get_keepalive().visit_all()
+    frames = await receive_until(comm, "synced")
+    assert [frame.get("id") for frame in frames[:-1]] == [lost.pk]
+    assert len(calls) == 1
+    await comm.disconnect()
+
+
+@needs_redis
+async def test_unwritten_heads_wait_while_redis_is_away(monkeypatch):
+    thread_id = 9_000_000 + int(time.time() * 1000) % 1_000_000
+    thread_heads._keep_unwritten({thread_id: 7})
+    thread_heads._keep_unwritten({thread_id: 5})  # only ever raised
+    away = aioredis.Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    await thread_heads.raise_unwritten(away)
+    assert thread_heads._unwritten == {thread_id: 7}
+    client = aioredis.Redis.from_url(settings.REDIS_URL)
+    try:
+        await thread_heads.raise_unwritten(client)
+        assert thread_heads._unwritten == {}
+        assert await client.get(thread_heads.head_key(thread_id)) == b"7"
+    finally:
+        await client.delete(thread_heads.head_key(thread_id))
+        await client.aclose()
+        await away.aclose()
