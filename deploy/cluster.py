@@ -95,9 +95,10 @@ def server_command(host: str, port: int) -> list[str]:
         # short frames (figures: bench/README.md, "2026-12-01: idle memory per socket").
         *("--ws-per-message-deflate", "false"),
         # A ping every 60 s (uvicorn's default is 20), a dead peer found within
-        # 90 s: every tab already sends a heartbeat every 25 s, which keeps the
-        # path open, and pings every 20 s cost more than the rest of an idle
-        # socket's upkeep (figures: bench/README.md, "2026-12-01, 05:54–06:35 UTC").
+        # 90 s: the server's keepalive already sends every tab a frame every
+        # 25 s, which keeps the path open, and the pings cost more than the rest
+        # of an idle socket's upkeep (figures: bench/README.md, "the server's
+        # keepalive, 10,000 idle tabs").
         *("--ws-ping-interval", "60", "--ws-ping-timeout", "30"),
         # Channels' router has no lifespan protocol.
         *("--lifespan", "off"),
