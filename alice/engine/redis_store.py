@@ -45,11 +45,6 @@ from .durable import DurableSessionStore, Handle, decode_turn, new_rev
 from .protocol import compact_json
 from .storage import Held, Session, SessionBusy, SessionStoreError, Turn
 
-try:
-    from hiredis import pack_command as _pack_command
-except ImportError:  # redis-py packs in Python then
-    _pack_command = None
-
 __all__ = ["RedisSessionStore"]
 
 # KEYS: lock, meta. ARGV: token, lock TTL (ms). Returns the meta fields, or the lock's PTTL.
@@ -150,23 +145,12 @@ class _Script:
 
     def __call__(self, connection: Connection, keys: tuple[str, ...], *args: str | int) -> Any:
         try:
-            connection.send_packed_command(_pack(connection, "EVALSHA", self.sha, keys, args))
+            connection.send_command("EVALSHA", self.sha, len(keys), *keys, *args)
             return connection.read_response()
         except NoScriptError:
             # EVAL also puts the script in Redis's cache, for the next EVALSHA.
-            connection.send_packed_command(_pack(connection, "EVAL", self.source, keys, args))
+            connection.send_command("EVAL", self.source, len(keys), *keys, *args)
             return connection.read_response()
-
-
-def _pack(
-    connection: Connection, command: str, script: str, keys: tuple[str, ...], args: tuple
-) -> list[bytes]:
-    """Return an EVAL or EVALSHA of *script* as Redis's protocol, ready to send."""
-    if _pack_command is None:
-        return connection.pack_command(command, script, len(keys), *keys, *args)
-    # hiredis straight away: every argument is a str or an int already, which redis-py's
-    # packer would check one by one, on every request.
-    return [_pack_command((command, script, len(keys), *keys, *args))]
 
 
 def _call_once_more(

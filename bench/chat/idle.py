@@ -76,7 +76,7 @@ async def settle(env: dict[str, str], quiet: float = 3.0, longest: float = 60.0)
     started = time.monotonic()
     last, still_since = None, started
     while time.monotonic() - started < longest:
-        count = servers.counters(env)["db_xacts"]
+        count = (await asyncio.to_thread(servers.counters, env))["db_xacts"]
         if last is None or count - last > 1:  # each reading is a transaction of its own
             last, still_since = count, time.monotonic()
         elif time.monotonic() - still_since >= quiet and time.monotonic() - started >= 10:
