@@ -94,11 +94,10 @@ def server_command(host: str, port: int) -> list[str]:
         # everything else an idle socket keeps, to save a few bytes on the chat's
         # short frames (figures: bench/README.md, "2026-12-01: idle memory per socket").
         *("--ws-per-message-deflate", "false"),
-        # A ping every 60 s (uvicorn's default is 20), a dead peer found within
-        # 90 s: the server's keepalive already sends every tab a frame every
-        # 25 s, which keeps the path open, and the pings cost more than the rest
-        # of an idle socket's upkeep (figures: bench/README.md, "the server's
-        # keepalive, 10,000 idle tabs").
+        # uvicorn's timed pings only for a socket the chat's keepalive does not
+        # ping itself (base_consumer.BaseConsumer.connect: it pings at each
+        # visit, in the visit's own write, which costs far less; figures:
+        # bench/README.md, "the keepalive's pings"), e.g. one refused at once.
         *("--ws-ping-interval", "60", "--ws-ping-timeout", "30"),
         # Channels' router has no lifespan protocol.
         *("--lifespan", "off"),

@@ -18,10 +18,18 @@ what the protocol keeps per socket counts more than what it does per frame:
   the handshake is answered. The ASGI scope keeps its own copy of the
   headers, which the application may still read.
 
-And one addition: ``send_text_now``, a text frame sent without a coroutine,
-which the chat's consumers use to hand a live message to each open tab (the
-ASGI round, through the consumer's send and Channels' two layers to this
-protocol's send and its checks, cost about a third of a delivery).
+And two additions:
+
+- ``send_text_now``, a text frame sent without a coroutine, which the chat's
+  consumers use to hand a live message to each open tab (the ASGI round,
+  through the consumer's send and Channels' two layers to this protocol's
+  send and its checks, cost about a third of a delivery);
+- pings the application sends (``claim_pings``, ``ping``, ``flush``): the
+  chat's keepalive already visits every socket now and then, and a ping
+  queued at its visit leaves in the same write as the visit's frames, where
+  uvicorn's own pings cost each socket two timers and a write of their own.
+  A socket whose ping is still unanswered at the next one is closed, as
+  uvicorn closes one whose pong is late.
 
 Everything else is uvicorn's own, unchanged (uvicorn is pinned; the chat's
 socket tests run on this class through deploy/cluster.py's command).
@@ -109,6 +117,11 @@ class WritableFlag:
 
 
 class LeanWebSocketsProtocol(WebSocketsSansIOProtocol):
+    # Whether the application pings this socket (claim_pings) instead of uvicorn.
+    pings_claimed = False
+    # Whether the application's last ping has had no pong yet.
+    awaiting_pong = False
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.queue = ReceiveQueue()  # type: ignore[assignment]
@@ -163,3 +176,49 @@ class LeanWebSocketsProtocol(WebSocketsSansIOProtocol):
             parser = Protocol.parse(conn)
             next(parser)
             conn.parser = parser
+
+    def claim_pings(self) -> None:
+        """
+        The application pings this socket from now on (ping()), and uvicorn's
+        timed pings (--ws-ping-interval) stop, or never start if the socket is
+        not accepted yet.
+        """
+        self.pings_claimed = True
+        self.stop_keepalive()
+
+    def start_keepalive(self) -> None:
+        if not self.pings_claimed:
+            super().start_keepalive()
+
+    def ping(self) -> bool:
+        """
+        Queue a ping, which leaves with the next frame sent or at flush(); but
+        if the previous ping is still unanswered, close the socket (code 1011,
+        as uvicorn's own ping timeout does). Returns whether the socket is
+        still open.
+        """
+        if self.close_sent or self.disconnected or self.transport.is_closing():
+            return False
+        if self.awaiting_pong:
+            self.keepalive_timeout()  # uvicorn's: fail the connection, write, close
+            return False
+        try:
+            self.conn.send_ping(b"")
+        except InvalidState:
+            return False
+        self.awaiting_pong = True
+        return True
+
+    def flush(self) -> None:
+        """Write what is queued (a ping), if anything is."""
+        output = self.conn.data_to_send()
+        if output and not self.transport.is_closing():
+            self.transport.write(b"".join(output))
+
+    def handle_pong(self, event: Any) -> None:
+        if self.pings_claimed:
+            # Any pong will do: one ping is in flight at a time, and a peer
+            # that sends pongs unasked is, at least, alive.
+            self.awaiting_pong = False
+        else:
+            super().handle_pong(event)

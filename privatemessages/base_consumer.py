@@ -166,8 +166,13 @@ class BaseConsumer(AsyncWebsocketConsumer):
             await self.refuse(CLOSE_UNAUTHENTICATED)
             return
         self.ready = True
+        keepalive = get_keepalive()
+        if self.server is not None and keepalive.every > 0:
+            # A dead peer is found by the keepalive's pings (keepalive()), not
+            # by the server's timed ones, which cost an idle socket more.
+            self.server.claim_pings()
         await self.accept()
-        get_keepalive().join(self)
+        keepalive.join(self)
 
     def deliver(self, event: dict) -> None:
         """Take an event of one of ``groups_to_join`` (from the Fanout); must not wait."""
@@ -223,7 +228,23 @@ class BaseConsumer(AsyncWebsocketConsumer):
     def keepalive(
         self, live: dict[int, Presence] | None, value: bytes | None, reached: bool
     ) -> None:
-        """A keepalive visit (keepalive.Visited.keepalive). Never waits."""
+        """
+        A keepalive visit (keepalive.Visited.keepalive): a WebSocket ping, if
+        this socket's pings are the keepalive's (connect), then the
+        subclass's answer_keepalive, the ping leaving in the same write as its
+        frames. Never waits.
+        """
+        server = self.server if self.server is not None and self.server.pings_claimed else None
+        if server is not None and not server.ping():
+            return  # closed: its last ping went unanswered, or it was closing
+        self.answer_keepalive(live, value, reached)
+        if server is not None:
+            server.flush()  # the ping, if no frame took it along
+
+    def answer_keepalive(
+        self, live: dict[int, Presence] | None, value: bytes | None, reached: bool
+    ) -> None:
+        """The frames a keepalive visit sends (see keepalive()). Never waits."""
         raise NotImplementedError
 
     def noted(self, frame: dict) -> dict:

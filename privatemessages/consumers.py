@@ -295,7 +295,7 @@ class ChatConsumer(BaseConsumer):
         touch, partners, _ = super().keepalive_needs()
         return touch, partners, thread_heads.head_key(self.thread.pk)
 
-    def keepalive(
+    def answer_keepalive(
         self, live: dict[int, Presence] | None, value: bytes | None, reached: bool
     ) -> None:
         if not self.ready or self.order.last_id is None or self.send_queue.busy:
@@ -454,7 +454,7 @@ class ThreadListConsumer(BaseConsumer):
         users = {str(user_id): known.as_frame() for user_id, known in found.items()}
         return {"type": "presence", "users": users}
 
-    def keepalive(
+    def answer_keepalive(
         self, live: dict[int, Presence] | None, value: bytes | None, reached: bool
     ) -> None:
         if not self.ready:

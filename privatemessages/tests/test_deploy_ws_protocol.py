@@ -72,7 +72,7 @@ async def echo(scope, receive, send):
 
 
 @contextlib.asynccontextmanager
-async def lean_server(app=echo):
+async def lean_server(app=echo, **config):
     """An in-process uvicorn serving echo with the deployed protocol; yields its URL and
     the weak references to each handshake request it parsed."""
     requests = []
@@ -84,7 +84,7 @@ async def lean_server(app=echo):
 
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, ws=Watched, lifespan="off", log_level="warning"
+        app, host="127.0.0.1", port=port, ws=Watched, lifespan="off", log_level="warning", **config
     )
     server = uvicorn.Server(config)
     task = asyncio.ensure_future(server.serve())
@@ -158,3 +158,26 @@ async def test_a_text_frame_goes_out_at_once_in_order_with_the_asgi_ones():
             assert [await ws.recv(), await ws.recv()] == [f"now {text}", f"asgi {text}"]
         await ws.send("pause")
         assert await ws.recv() == "now paused: False, resumed: True"
+
+
+async def claims_pings_if_asked(scope, receive, send):
+    """Claim the socket's pings before accepting if the path says so, then echo."""
+    if scope["path"] == "/claimed":
+        send.__self__.claim_pings()
+    await echo(scope, receive, send)
+
+
+async def test_a_socket_whose_pings_are_claimed_gets_none_of_uvicorns():
+    async with (
+        lean_server(claims_pings_if_asked, ws_ping_interval=0.05) as (url, _, server),
+        connect(url + "claimed", compression=None) as claimed,
+        connect(url, compression=None),
+    ):
+        await asyncio.sleep(0.3)
+        await claimed.send("still here")
+        assert await claimed.recv() == "still here"
+        by_path = {p.scope["path"]: p for p in server.server_state.connections}
+        # uvicorn's timers run for the other socket, and none for the claimed one.
+        assert by_path["/"].ping_timer is not None or by_path["/"].pong_timer is not None
+        assert by_path["/claimed"].ping_timer is None
+        assert by_path["/claimed"].pong_timer is None
