@@ -23,7 +23,11 @@ And two additions:
 - ``send_text_now``, a text frame sent without a coroutine, which the chat's
   consumers use to hand a live message to each open tab (the ASGI round,
   through the consumer's send and Channels' two layers to this protocol's
-  send and its checks, cost about a third of a delivery);
+  send and its checks, cost about a third of a delivery). A server's frame
+  is not masked, so the same text makes the same bytes on every socket
+  without an extension: a few recent frames are kept (``text_frame``), and a
+  message sent to its thread's open tabs one after another is serialized
+  once for each participant;
 - pings the application sends (``claim_pings``, ``ping``, ``flush``): the
   chat's keepalive already visits every socket now and then, and a ping
   queued at its visit leaves in the same write as the visit's frames, where
@@ -41,7 +45,31 @@ from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
+from websockets.frames import Frame, Opcode
 from websockets.protocol import OPEN, Protocol
+
+# Recent text frames by their text (text_frame), a few: a message's texts for
+# its participants (one each), sent to every tab of theirs one after another.
+_recent_frames: dict[str, bytes] = {}
+_RECENT_FRAMES = 16
+# A longer text is not kept (its frame would be held until the next clear).
+_LONGEST_KEPT = 2**16
+
+
+def text_frame(text: str) -> bytes:
+    """
+    The bytes of a whole, unmasked text frame of *text* without extensions, as
+    websockets serializes it; built once for the same text sent to socket
+    after socket.
+    """
+    frame = _recent_frames.get(text)
+    if frame is None:
+        frame = Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+        if len(text) <= _LONGEST_KEPT:
+            if len(_recent_frames) >= _RECENT_FRAMES:
+                _recent_frames.clear()
+            _recent_frames[text] = frame
+    return frame
 
 
 class ReceiveQueue:
@@ -156,11 +184,22 @@ class LeanWebSocketsProtocol(WebSocketsSansIOProtocol):
         can_send_now(). Returns False if the socket closed meanwhile (nothing
         sent; its disconnect is on its way to the application).
         """
-        try:
-            self.conn.send_text(text.encode())
-        except InvalidState:
-            return False
-        self.transport.write(b"".join(self.conn.data_to_send()))
+        conn = self.conn
+        if conn.state is not OPEN or conn.extensions or conn.expect_continuation_frame:
+            # What only websockets' own send_text knows how to do (a frame to
+            # compress), or refuse.
+            try:
+                conn.send_text(text.encode())
+            except InvalidState:
+                return False
+            self.transport.write(b"".join(conn.data_to_send()))
+            return True
+        queued = conn.data_to_send()  # a ping (see ping()), which goes first
+        if queued:
+            queued.append(text_frame(text))
+            self.transport.write(b"".join(queued))
+        else:
+            self.transport.write(text_frame(text))
         return True
 
     def let_go_of_handshake(self) -> None:

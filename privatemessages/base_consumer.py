@@ -188,7 +188,7 @@ class BaseConsumer(AsyncWebsocketConsumer):
             if self.ready:
                 self.send_queue.push(self.reload_settings)
         elif kind == events.THREAD_UPDATE:
-            self.thread_update(events.thread_frame(event))
+            self.thread_update(event)
         elif kind == events.UNREAD and self.ready:
             self.send_queue.push(lambda: self.send_json(event["frame"]))
 
@@ -277,9 +277,14 @@ class BaseConsumer(AsyncWebsocketConsumer):
         """The users whose presence this socket is sent."""
         return []
 
-    def thread_update(self, frame: dict) -> None:
-        """A new message in one of the user's threads (the ``thread`` frame to send)."""
+    def thread_update(self, event: dict) -> None:
+        """
+        A new message in one of the user's threads: the ``thread.update``
+        event, as this user gets it (its ``thread`` frame is built here, only
+        for a socket that sends it).
+        """
         if self.ready:
+            frame = events.thread_frame(event)
             self.send_queue.push(lambda: self.send_json(frame))
 
     def end_session(self) -> None:

@@ -74,6 +74,8 @@ class ChatConsumer(BaseConsumer):
     read_up_to = 0
     # The partner's presence as the database had it when the socket opened.
     stored_presence: dict[int, Presence | None]
+    # The thread's id, from the URL (its row: self.thread).
+    thread_id: int
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -81,8 +83,8 @@ class ChatConsumer(BaseConsumer):
 
     def load(self) -> bool:
         super().load()
-        thread_id = self.scope["url_route"]["kwargs"]["thread_id"]
-        self.thread, self.participants = self._thread_for_user(thread_id)
+        self.thread_id = self.scope["url_route"]["kwargs"]["thread_id"]
+        self.thread, self.participants = self._thread_for_user(self.thread_id)
         return self.thread is not None
 
     def _thread_for_user(self, thread_id: int) -> tuple[Thread | None, dict[int, str]]:
@@ -365,10 +367,10 @@ class ChatConsumer(BaseConsumer):
                 self.gap_timer.cancel()
                 self.gap_timer = None
 
-    def thread_update(self, frame: dict) -> None:
+    def thread_update(self, event: dict) -> None:
         # This thread's own messages carry their counts in the message frame.
-        if frame["thread"] != self.thread.pk:
-            super().thread_update(frame)
+        if event["thread"]["thread"] != self.thread_id:
+            super().thread_update(event)
 
     async def fill_gap(self) -> None:
         self.gap_timer = None
@@ -467,9 +469,9 @@ class ThreadListConsumer(BaseConsumer):
                 texts.append(events.to_json(news))
         self.send_frames(texts)
 
-    def thread_update(self, frame: dict) -> None:
-        self.add_partner(frame.get("partner_id"))
-        super().thread_update(frame)
+    def thread_update(self, event: dict) -> None:
+        self.add_partner(event["own"].get("partner_id"))
+        super().thread_update(event)
 
     def add_partner(self, user_id: int | None) -> None:
         if user_id is not None and len(self.partner_ids) < PRESENCE_MAX_USERS:

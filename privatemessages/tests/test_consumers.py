@@ -440,3 +440,25 @@ async def test_client_id_reused_in_another_thread_is_refused(chat):
     assert (error["code"], error["client_id"]) == ("duplicate_client_id", "once")
     assert await acount(thread=carol_thread) == 0
     await comm.disconnect()
+
+
+async def test_a_chat_socket_gets_thread_frames_of_the_users_other_threads_only(chat):
+    comm, _ = await open_chat(chat["thread"].pk, chat["cookies"]["anna"])
+    send = database_sync_to_async(services.message_send_to_username)
+
+    # In the open thread: the message frame carries its counts, no thread frame.
+    await send(sender=chat["boris"], recipient_username="anna", text="Здесь")
+    here = await drain(comm)
+    assert [frame["type"] for frame in here] == ["message"]
+
+    # In another thread of hers: the thread frame, for the header and a notification.
+    other = await send(sender=chat["carol"], recipient_username="anna", text="Там")
+    (update,) = await drain(comm)
+    assert update["type"] == "thread"
+    assert (update["thread"], update["partner"], update["outgoing"]) == (
+        other.thread_id,
+        "carol",
+        False,
+    )
+    assert update["unread"] == 1
+    await comm.disconnect()

@@ -9,9 +9,10 @@ import weakref
 import pytest
 import uvicorn
 from websockets.asyncio.client import connect
+from websockets.frames import Frame, Opcode
 
 from deploy.processes import free_port
-from deploy.ws_protocol import LeanWebSocketsProtocol, ReceiveQueue, WritableFlag
+from deploy.ws_protocol import LeanWebSocketsProtocol, ReceiveQueue, WritableFlag, text_frame
 
 
 async def test_the_receive_queue_hands_items_over_in_order_and_waits_when_empty():
@@ -181,3 +182,57 @@ async def test_a_socket_whose_pings_are_claimed_gets_none_of_uvicorns():
         assert by_path["/"].ping_timer is not None or by_path["/"].pong_timer is not None
         assert by_path["/claimed"].ping_timer is None
         assert by_path["/claimed"].pong_timer is None
+
+
+def test_a_text_frame_is_built_once_for_equal_texts_as_websockets_builds_it():
+    for text in ("", "один", "я" * 100, "x" * 70_000):
+        frame = text_frame(text)
+        assert frame == Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
+        again = text_frame((text + ".")[:-1])  # an equal text, another object
+        assert again == frame
+        # The same bytes, unless the text is too long to keep.
+        assert (again is frame) == (len(text) < 2**16)
+    assert text_frame("другой") != frame
+
+
+def relay_to_all(protocols: list):
+    """Send each text frame that arrives to every open socket at once; each socket's
+    pings claimed, and one queued when it opens, to leave with its first frame."""
+
+    async def app(scope, receive, send):
+        protocol = send.__self__
+        assert (await receive())["type"] == "websocket.connect"
+        protocol.claim_pings()
+        await send({"type": "websocket.accept"})
+        assert protocol.ping()
+        protocols.append(protocol)
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                protocols.remove(protocol)
+                return
+            for each in protocols:
+                assert each.send_text_now(message["text"])
+
+    return app
+
+
+async def test_one_text_reaches_every_socket_whole_compressed_or_not_with_its_ping():
+    protocols = []
+    texts = ["", "один", "я" * 100, "x" * 70_000, "один"]
+    async with (
+        lean_server(relay_to_all(protocols)) as (url, _, _server),
+        connect(url, compression=None, max_size=None) as first,
+        connect(url, compression=None, max_size=None) as second,
+        connect(url, max_size=None) as deflating,  # permessage-deflate, negotiated
+    ):
+        assert [bool(p.conn.extensions) for p in protocols] == [False, False, True]
+        for text in texts:
+            await first.send(text)
+            for ws in (first, second, deflating):
+                assert await ws.recv() == text
+        # Each socket's ping went out and was answered (the clients answer by
+        # themselves): a round trip of each client's own ping makes sure.
+        for ws in (first, second, deflating):
+            await (await ws.ping())
+        assert not any(p.awaiting_pong for p in protocols)
