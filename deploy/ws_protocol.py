@@ -195,11 +195,8 @@ class LeanWebSocketsProtocol(WebSocketsSansIOProtocol):
             self.transport.write(b"".join(conn.data_to_send()))
             return True
         queued = conn.data_to_send()  # a ping (see ping()), which goes first
-        if queued:
-            queued.append(text_frame(text))
-            self.transport.write(b"".join(queued))
-        else:
-            self.transport.write(text_frame(text))
+        queued.append(text_frame(text))
+        self.transport.write(b"".join(queued))  # one item: joined without a copy
         return True
 
     def let_go_of_handshake(self) -> None:

@@ -234,11 +234,12 @@ class BaseConsumer(AsyncWebsocketConsumer):
         subclass's answer_keepalive, the ping leaving in the same write as its
         frames. Never waits.
         """
-        server = self.server if self.server is not None and self.server.pings_claimed else None
-        if server is not None and not server.ping():
+        server = self.server
+        pinging = server is not None and server.pings_claimed
+        if pinging and not server.ping():
             return  # closed: its last ping went unanswered, or it was closing
         self.answer_keepalive(live, value, reached)
-        if server is not None:
+        if pinging:
             server.flush()  # the ping, if no frame took it along
 
     def answer_keepalive(
