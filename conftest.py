@@ -42,6 +42,18 @@ def keepalive_by_hand():
     settings.PRIVATEMESSAGES_KEEPALIVE_EVERY = 0
 
 
+@pytest.fixture(autouse=True, scope="session")
+def messages_saved_in_threads():
+    """
+    Sockets in this process save messages in database threads, as on SQLite:
+    on the loop (loop_db.py) each test's event loop would leave a connection
+    pool behind. The server processes of the end-to-end tests keep the
+    default and save on their loops; test_message_on_loop.py tests that path
+    in this process, closing each pool it opens.
+    """
+    settings.PRIVATEMESSAGES_SAVE_ON_LOOP = False
+
+
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
     """

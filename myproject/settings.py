@@ -247,6 +247,7 @@ _PRIVATEMESSAGES_FROM_ENV = {
     "USER_SEARCH_BURST": int,
     "DB_THREADS": int,
     "KEEPALIVE_EVERY": float,
+    "SAVE_ON_LOOP": lambda value: env_bool("PRIVATEMESSAGES_SAVE_ON_LOOP", True),
 }
 for _name, _cast in _PRIVATEMESSAGES_FROM_ENV.items():
     if os.environ.get(f"PRIVATEMESSAGES_{_name}"):

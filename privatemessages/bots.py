@@ -4,7 +4,10 @@ Generic support for bot partners: accounts whose messages another app writes
 
 - connects to ``message_committed``, sent after every message's commit, in the
   same on_commit as its broadcast (``message``: the saved Message, ``participants``:
-  user id -> username), to answer it;
+  user id -> username), to answer it. A socket's message in a thread without a bot
+  may be saved on the event loop (loop_db.py), and its signal is sent there: a
+  receiver returns at once for a thread without its bot, and does its work (a query,
+  a call) elsewhere;
 - registers a ``BotDirectory`` (set_directory) that says which accounts are
   bots, for the pages (the mark, the restart action, the list of bots).
 

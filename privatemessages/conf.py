@@ -41,6 +41,10 @@ DEFAULTS: dict[str, Any] = {
     # Threads per process that run the sockets' database work (saving and
     # replaying messages) side by side; keep it below the database pool's size.
     "DB_THREADS": 4,
+    # Sockets save people's messages from the event loop, on connections of its
+    # own (as many as DB_THREADS), where the database is PostgreSQL
+    # (loop_db.py); off: in the database threads, as on SQLite.
+    "SAVE_ON_LOOP": True,
 }
 
 # Defaults that follow another setting.

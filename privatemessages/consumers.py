@@ -14,7 +14,7 @@ import time
 
 from django.utils.translation import gettext_lazy as _
 
-from . import events, frames, selectors, services, thread_heads, unread
+from . import bots, events, frames, loop_db, selectors, services, thread_heads, unread
 from .base_consumer import (
     CLOSE_FORBIDDEN,
     CLOSE_TOO_MANY_SOCKETS,
@@ -76,6 +76,8 @@ class ChatConsumer(BaseConsumer):
     stored_presence: dict[int, Presence | None]
     # The thread's id, from the URL (its row: self.thread).
     thread_id: int
+    # Whether its messages are saved from the event loop (loop_db.py).
+    saves_on_loop = False
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -99,9 +101,13 @@ class ChatConsumer(BaseConsumer):
                     thread_id=thread.pk, user_id=self.user_id
                 ).items()
             }
+        participants = selectors.thread_participants(thread=thread)
+        # A thread with a bot saves in a database thread, where the bot's
+        # app answers (bots.message_committed).
+        self.saves_on_loop = loop_db.saves_on_loop() and bots.bot_among(participants) is None
         # Kept for the socket's life: a thread's participants never change, and
         # handing them to message_create saves a query per message.
-        return thread, selectors.thread_participants(thread=thread)
+        return thread, participants
 
     def groups_to_join(self) -> list[str]:
         return [events.thread_group(self.thread.pk)]
@@ -120,7 +126,10 @@ class ChatConsumer(BaseConsumer):
         if retry_after:
             raise rate_limited(retry_after)
         try:
-            retry_after = await in_database_thread(self._save_message)(limits, checked, tap)
+            if self.saves_on_loop and tap is None:
+                retry_after = await self._save_message_on_loop(limits, checked)
+            else:
+                retry_after = await in_database_thread(self._save_message)(limits, checked, tap)
         except services.MessageError:
             raise
         except Exception:
@@ -130,6 +139,23 @@ class ChatConsumer(BaseConsumer):
             ) from None
         if retry_after:
             raise rate_limited(retry_after)
+
+    async def _save_message_on_loop(
+        self, limits: UserLimits, checked: services.CleanMessage
+    ) -> float:
+        """_save_message on the event loop (loop_db.py): no database thread."""
+        retry_after = await limits.take_message(self.user_id)
+        if retry_after or not self.ready:
+            return retry_after
+        await services.message_create_on_loop(
+            sender=self.user,
+            thread=self.thread,
+            text=checked.text,
+            client_id=checked.client_id,
+            participants=self.participants,
+            redis_client=limits.redis_client(),
+        )
+        return 0.0
 
     def _save_message(
         self, limits: UserLimits, checked: services.CleanMessage, tap: tuple[int, int] | None

@@ -10,12 +10,13 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import redis.asyncio as aioredis
 from channels.layers import get_channel_layer
 from django.utils.crypto import salted_hmac
 from django.utils.text import Truncator
 
 from . import bots, selectors, thread_heads
-from .group_send import group_send_many
+from .group_send import group_send_many, group_send_many_on_loop
 from .models import Message
 
 if TYPE_CHECKING:
@@ -245,6 +246,52 @@ def broadcast_message_created(
     A failure here loses nothing: the message is already saved and clients
     resync from the database when they reconnect.
     """
+    sends = _message_created_sends(
+        message, client_id, participants, total, prev_id, unread, totals
+    )
+    joined = False
+    try:
+        joined = group_send_many(sends, also=_head_raise(message))
+    except Exception:
+        logger.exception("Could not broadcast message %s", message.pk)
+    if not joined:
+        thread_heads.raise_head(message.thread_id, message.pk)
+
+
+async def broadcast_message_created_on_loop(
+    message: Message,
+    *,
+    client_id: str | None,
+    participants: dict[int, str],
+    total: int,
+    prev_id: int,
+    unread: dict[int, int],
+    totals: dict[int, tuple[int, int]],
+    redis_client: aioredis.Redis | None,
+) -> None:
+    """broadcast_message_created from the event loop (*redis_client*: the loop's, for the head)."""
+    sends = _message_created_sends(
+        message, client_id, participants, total, prev_id, unread, totals
+    )
+    joined = False
+    try:
+        joined = await group_send_many_on_loop(sends, also=_head_raise(message))
+    except Exception:
+        logger.exception("Could not broadcast message %s", message.pk)
+    if not joined:
+        await thread_heads.raise_head_async(redis_client, message.thread_id, message.pk)
+
+
+def _message_created_sends(
+    message: Message,
+    client_id: str | None,
+    participants: dict[int, str],
+    total: int,
+    prev_id: int | None,
+    unread: dict[int, int] | None,
+    totals: dict[int, tuple[int, int]] | None,
+) -> list[tuple[str, dict]]:
+    """The events of a committed message: its thread's, and its participants' thread lists'."""
     sends = [
         (
             thread_group(message.thread_id),
@@ -262,19 +309,14 @@ def broadcast_message_created(
     )
     per_user = {str(user_id): {"own": fields} for user_id, fields in own.items()}
     sends.append((USERS_GROUP, {"type": THREAD_UPDATE, "thread": common, "per_user": per_user}))
+    return sends
+
+
+def _head_raise(message: Message):
     # The thread's head goes with the broadcast, in its round trip when it can;
     # a tab's keepalive that sees the new head before the live event reads the
     # database, which is correct, just not needed.
-    joined = False
-    try:
-        joined = group_send_many(
-            sends,
-            also=lambda pipe: thread_heads.raise_head_in(pipe, message.thread_id, message.pk),
-        )
-    except Exception:
-        logger.exception("Could not broadcast message %s", message.pk)
-    if not joined:
-        thread_heads.raise_head(message.thread_id, message.pk)
+    return lambda pipe: thread_heads.raise_head_in(pipe, message.thread_id, message.pk)
 
 
 THREAD_UPDATE = "thread.update"

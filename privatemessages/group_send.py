@@ -1,17 +1,21 @@
 """
-Sending events to channel-layer groups from synchronous code (the database
-thread that commits a message, a view); the receiving side is fanout.py.
+Sending events to channel-layer groups, from synchronous code (the database
+thread that commits a message, a view) and from the event loop (a message
+saved there); the receiving side is fanout.py.
 """
 
 import weakref
 from collections.abc import Callable
 
 import redis
+import redis.asyncio as aioredis
 from asgiref.sync import async_to_sync
 from channels.layers import BaseChannelLayer, get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 from redis.client import Pipeline
+
+from .per_loop import per_loop
 
 
 def group_send_many(
@@ -33,6 +37,20 @@ def group_send_many(
     if publisher is not None:
         return publisher.publish(sends, also=also)
     async_to_sync(_group_send_all)(layer, sends)
+    return False
+
+
+async def group_send_many_on_loop(
+    sends: list[tuple[str, dict]], *, also: Callable[[Pipeline], None] | None = None
+) -> bool:
+    """group_send_many from the event loop: the same round trip, or the layer's own sends."""
+    layer = get_channel_layer()
+    if layer is None or not sends:
+        return False
+    publisher = _pubsub_publisher(layer)
+    if publisher is not None:
+        return await publisher.publish_on_loop(sends, also=also)
+    await _group_send_all(layer, sends)
     return False
 
 
@@ -62,6 +80,10 @@ class PubSubPublisher:
         # Timeouts: a stuck Redis must not hold the thread that commits messages.
         self.client = redis.Redis.from_url(address, socket_timeout=5, socket_connect_timeout=5)
         self.prefix = prefix
+        # The same from the event loop, a client per loop.
+        self.loop_client = per_loop(
+            lambda: aioredis.Redis.from_url(address, socket_timeout=5, socket_connect_timeout=5)
+        )
 
     def channel_name(self, group: str) -> str:
         return pubsub_group_channel(self.prefix, group)
@@ -75,12 +97,25 @@ class PubSubPublisher:
         layer's Redis is that one.
         """
         pipe = self.client.pipeline(transaction=False)
+        joined = self._queue(pipe, sends, also)
+        pipe.execute()
+        return joined
+
+    async def publish_on_loop(
+        self, sends: list[tuple[str, dict]], *, also: Callable[[Pipeline], None] | None = None
+    ) -> bool:
+        """publish from the event loop."""
+        pipe = self.loop_client().pipeline(transaction=False)
+        joined = self._queue(pipe, sends, also)
+        await pipe.execute()
+        return joined
+
+    def _queue(self, pipe, sends: list[tuple[str, dict]], also) -> bool:
         for group, event in sends:
             pipe.publish(self.channel_name(group), self.layer.serialize(event))
         joined = also is not None and self.address == settings.REDIS_URL
         if joined:
             also(pipe)
-        pipe.execute()
         return joined
 
 

@@ -4,7 +4,8 @@ on the thread that commits them, and through the ORM they cost several times
 the CPU (query compilation, model saving). services.message_create alone calls
 them: ``insert_and_commit`` where the message is a transaction of its own (on
 PostgreSQL, outside any transaction: ``commits_alone``), ``insert_in_order``
-inside the caller's transaction.
+inside the caller's transaction; services.message_create_on_loop calls
+``insert_and_commit_on_loop``, the same query from the event loop.
 
 On PostgreSQL the three statements are prepared once per connection and sent
 as one query, so a message costs the server no parsing or planning and the
@@ -19,9 +20,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
-from django.db import ProgrammingError, connection
+from django.db import IntegrityError, ProgrammingError, connection
 from django.utils.dateparse import parse_datetime
 
+from . import loop_db
 from .models import ChatProfile, Membership, Message, Thread
 
 
@@ -193,33 +195,109 @@ def _insert_in_one_query(
     _prepare). Each still takes its own snapshot, after the
     thread's lock.
     """
-    participant_ids = sorted(participant_ids)  # the profiles' locks in key order
-    counts = f"{_COUNTS}_{len(participant_ids)}"
     with connection.cursor() as cursor:
-        raw = connection.connection
-        prepared = _prepared_on.setdefault(raw, set())
-        missing = [name for name in (_LOCK, _INSERT, counts) if name not in prepared]
-        prepare = "".join(f"{_prepare(name)}; " for name in missing)
-        # Counted as prepared even if a later statement fails: a PREPARE is
-        # not undone by the rollback.
-        prepared.update(missing)
-        cursor.execute(
-            f"{prepare}EXECUTE {_LOCK} (%s); "
-            f"EXECUTE {_INSERT} (%s, %s, %s, %s, %s); "
-            f"EXECUTE {counts} ({', '.join(['%s'] * (2 + len(participant_ids)))})",
-            [
-                thread_id,
-                *(sender_id, text, client_id, _attachments_value(attachments), thread_id),
-                *(thread_id, sender_id, *participant_ids),
-            ],
+        query, params, prepares = _one_query(
+            connection.connection,
+            thread_id,
+            sender_id,
+            participant_ids,
+            text,
+            client_id,
+            _attachments_value(attachments),
         )
-        for _ in missing:  # the PREPAREs' results
+        cursor.execute(query, params)
+        for _ in range(prepares):  # the PREPAREs' results
             cursor.nextset()
         thread_row = cursor.fetchone()
         cursor.nextset()
         message_row = cursor.fetchone()
         cursor.nextset()
-        rows = cursor.fetchall()
+        return _saved_of_one_query(thread_row, message_row, cursor.fetchall())
+
+
+async def insert_and_commit_on_loop(
+    *, thread_id: int, sender_id: int, participant_ids: list[int], text: str, client_id: str
+) -> Saved:
+    """
+    insert_and_commit from the event loop, on one of its own connections
+    (loop_db.py): the same query, and the same errors (ThreadGone, Django's
+    IntegrityError for a resent client_id) with nothing saved. A person's
+    message: no attachments.
+    """
+    pool = await loop_db.loop_pool()
+    args = (thread_id, sender_id, participant_ids, text, client_id)
+    async with pool.connection() as raw:
+        try:
+            try:
+                return await _insert_on_loop(raw, *args)
+            except psycopg.errors.InvalidSqlStatementName:
+                _prepared_on.pop(raw, None)  # as insert_and_commit
+                return await _insert_on_loop(raw, *args)
+        except psycopg.IntegrityError as error:
+            raise IntegrityError(*error.args) from error
+
+
+async def _insert_on_loop(
+    raw: psycopg.AsyncConnection,
+    thread_id: int,
+    sender_id: int,
+    participant_ids: list[int],
+    text: str,
+    client_id: str,
+) -> Saved:
+    query, params, prepares = _one_query(
+        raw, thread_id, sender_id, participant_ids, text, client_id, None
+    )
+    async with raw.cursor() as cursor:
+        await cursor.execute(query, params)
+        for _ in range(prepares):
+            cursor.nextset()
+        thread_row = await cursor.fetchone()
+        cursor.nextset()
+        message_row = await cursor.fetchone()
+        cursor.nextset()
+        return _saved_of_one_query(thread_row, message_row, await cursor.fetchall())
+
+
+def _one_query(
+    raw: Any,
+    thread_id: int,
+    sender_id: int,
+    participant_ids: list[int],
+    text: str,
+    client_id: str,
+    attachments: Any,
+) -> tuple[str, list, int]:
+    """
+    The query of _insert_in_one_query on the psycopg connection *raw*, its
+    parameters, and how many PREPAREs lead it (the statements *raw* has not
+    prepared yet). *attachments* as the driver takes them.
+    """
+    participant_ids = sorted(participant_ids)  # the profiles' locks in key order
+    counts = f"{_COUNTS}_{len(participant_ids)}"
+    prepared = _prepared_on.setdefault(raw, set())
+    missing = [name for name in (_LOCK, _INSERT, counts) if name not in prepared]
+    # Counted as prepared even if a later statement fails: a PREPARE is not
+    # undone by the rollback.
+    prepared.update(missing)
+    query = (
+        "".join(f"{_prepare(name)}; " for name in missing)
+        + f"EXECUTE {_LOCK} (%s); "
+        + f"EXECUTE {_INSERT} (%s, %s, %s, %s, %s); "
+        + f"EXECUTE {counts} ({', '.join(['%s'] * (2 + len(participant_ids)))})"
+    )
+    params = [
+        thread_id,
+        *(sender_id, text, client_id, attachments, thread_id),
+        *(thread_id, sender_id, *participant_ids),
+    ]
+    return query, params, len(missing)
+
+
+def _saved_of_one_query(
+    thread_row: tuple | None, message_row: tuple | None, rows: list[tuple]
+) -> Saved:
+    """The Saved of the one query's results: the lock's, the insert's, the counts'."""
     if thread_row is None:
         raise ThreadGone
     total, created = thread_row

@@ -1,6 +1,8 @@
 """
 Writes. ``message_create`` is the only code that creates a message: the form,
-the JSON API and the WebSocket consumer all call it.
+the JSON API and the WebSocket consumer all call it (the consumer, where it
+saves on the event loop, its asyncio twin ``message_create_on_loop``, the same
+query and broadcast).
 
 Input is checked once, where it enters (``check_message`` or its parts,
 called by the form, the API and the consumer); the services below take the
@@ -12,8 +14,9 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import redis.asyncio as aioredis
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, transaction
 from django.db.models import Count, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils.functional import Promise
@@ -22,6 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
 from . import bots, conf, events, message_sql, selectors, unread
+from .db_threads import in_database_thread
 from .models import ChatProfile, Membership, Message, Thread, is_storable, is_valid_id
 
 logger = logging.getLogger(__name__)
@@ -224,7 +228,7 @@ def message_create(
     if participants is None:
         participants = selectors.thread_participants(thread=thread)
     if sender.pk not in participants:
-        raise MessageError("not_participant", _("Вы не участник этого диалога."))
+        raise _not_participant()
     fields = {
         "thread_id": thread.pk,
         "sender_id": sender.pk,
@@ -251,7 +255,7 @@ def message_create(
                 )
     except message_sql.ThreadGone:
         # Deleted since the caller read it (a socket keeps its thread).
-        raise MessageError("not_participant", _("Вы не участник этого диалога.")) from None
+        raise _not_participant() from None
     except IntegrityError:
         # The same client_id saved before: by an earlier send, a concurrent
         # call, or in another thread.
@@ -263,6 +267,70 @@ def message_create(
     return message
 
 
+async def message_create_on_loop(
+    *,
+    sender: AbstractBaseUser,
+    thread: Thread,
+    text: str,
+    client_id: str,
+    participants: dict[int, str],
+    redis_client: aioredis.Redis | None,
+) -> Message:
+    """
+    message_create for a socket's message, from the event loop itself, where
+    loop_db.saves_on_loop() (PostgreSQL): the same query on one of the loop's
+    connections, committed in one round trip, then the same broadcast (its
+    thread head through *redis_client*, the loop's) and the same
+    ``bots.message_committed``, sent on the loop: its receivers must not
+    block. A person's message in a thread without a bot: the socket of a
+    thread with a bot, and a tapped button, go through message_create in a
+    database thread. The same errors and the same idempotency per client_id.
+    """
+    assert isinstance(text, str), "check_message() first"
+    assert isinstance(client_id, str), "check_message() first"
+    if sender.pk not in participants:
+        raise _not_participant()
+    try:
+        saved = await message_sql.insert_and_commit_on_loop(
+            thread_id=thread.pk,
+            sender_id=sender.pk,
+            participant_ids=list(participants),
+            text=text,
+            client_id=client_id,
+        )
+    except message_sql.ThreadGone:
+        raise _not_participant() from None
+    except IntegrityError:
+        existing = client_id and await in_database_thread(_message_with_client_id)(
+            sender=sender, client_id=client_id
+        )
+        if not existing:
+            raise
+        return _check_same_thread(existing, thread)
+    message = _saved_message(saved, thread, sender, text, client_id, None, db=DEFAULT_DB_ALIAS)
+    try:
+        await events.broadcast_message_created_on_loop(
+            message,
+            client_id=client_id or None,
+            participants=participants,
+            total=saved.total,
+            prev_id=saved.prev_id,
+            unread=saved.unread,
+            totals=saved.totals,
+            redis_client=redis_client,
+        )
+        bots.message_committed.send(Message, message=message, participants=participants)
+    except Exception:
+        # As _announce_robustly: the message is saved; no error, no resend.
+        logger.exception("Could not announce message %s", message.pk)
+    thread.last_message = saved.created
+    return message
+
+
+def _not_participant() -> MessageError:
+    return MessageError("not_participant", _("Вы не участник этого диалога."))
+
+
 def _saved_message(
     saved: message_sql.Saved,
     thread: Thread,
@@ -270,6 +338,7 @@ def _saved_message(
     text: str,
     client_id: str,
     attachments: dict | None,
+    db: str | None = None,
 ) -> Message:
     """The Message of what insert_in_order saved, as a query would return it."""
     message = Message(
@@ -282,7 +351,7 @@ def _saved_message(
         attachments=attachments,
     )
     message._state.adding = False
-    message._state.db = connection.alias
+    message._state.db = db or connection.alias
     return message
 
 
@@ -379,7 +448,7 @@ def message_create_from_button(
     if participants is None:
         participants = selectors.thread_participants(thread=thread)
     if sender.pk not in participants:
-        raise MessageError("not_participant", _("Вы не участник этого диалога."))
+        raise _not_participant()
     tap = button_tap_resolve(thread=thread, user_id=sender.pk, message_id=message_id, index=index)
     return message_create(
         sender=sender,

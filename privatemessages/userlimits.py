@@ -295,6 +295,10 @@ class UserLimits:
         """
         return self._still_refused((SEND, user_id), time.monotonic())
 
+    async def take_message(self, user_id: int) -> float:
+        """take_message_now from the event loop (a message saved there, loop_db.py)."""
+        return await self._take(SEND, user_id, send_rate(), 1)
+
     def take_message_now(self, user_id: int) -> float:
         """
         Count one message of *user_id*, from synchronous code (the message's

@@ -6,13 +6,14 @@ privatemessages asks for its pages (privatemessages.bots): the skills listed on 
 come with the same read.
 """
 
+import asyncio
 import logging
 import threading
 import time
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import SynchronousOnlyOperation
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.urls import reverse
 
 from .conf import app_settings
@@ -29,11 +30,32 @@ class PartnerDirectory:
         self._listed: list[dict] = []
         self._read_at = float("-inf")
         self._lock = threading.Lock()
+        self._refresh_started = threading.Lock()
 
     def bot_user_ids(self) -> frozenset[int]:
         if time.monotonic() - self._read_at > app_settings.PARTNERS_REFRESH:
-            self._refresh()
+            if _on_event_loop():
+                # A message saved on the event loop (privatemessages.loop_db)
+                # must not wait for a query there: the set as known, read
+                # again in a thread for the next message.
+                self._refresh_in_thread()
+            else:
+                self._refresh()
         return self._ids
+
+    def _refresh_in_thread(self) -> None:
+        # Not self._lock, which a refresh holds through its query.
+        if not self._refresh_started.acquire(blocking=False):
+            return  # one is on its way
+
+        def refresh() -> None:
+            try:
+                self._refresh()
+            finally:
+                connection.close()
+                self._refresh_started.release()
+
+        threading.Thread(target=refresh, name="skillchat-partners", daemon=True).start()
 
     def _refresh(self) -> None:
         with self._lock:
@@ -69,6 +91,14 @@ class PartnerDirectory:
     def listed_bots(self) -> list[dict]:
         self.bot_user_ids()  # read with the set, as fresh
         return self._listed
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 directory = PartnerDirectory()

@@ -6,12 +6,14 @@ channel layer the settings give: in-memory without REDIS_URL, Redis with it.
 
 import asyncio
 import json
+from unittest import mock
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
+from django.db import connection
 
-from privatemessages import consumers, delivery, events, services
+from privatemessages import consumers, delivery, events, loop_db, services
 from privatemessages.conf import app_settings
 from privatemessages.models import ChatProfile, Membership, Message
 from privatemessages.ratelimit import TokenBucket
@@ -25,6 +27,21 @@ from privatemessages.tests.realtime_fixtures import (
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(params=["in a database thread", "on the event loop"])
+async def saving(request, settings):
+    """Both ways a socket saves a message: the test's answers are the same."""
+    if request.param == "in a database thread":
+        yield
+        return
+    if connection.vendor != "postgresql":
+        pytest.skip("saving on the event loop needs PostgreSQL (set DATABASE_URL)")
+    settings.PRIVATEMESSAGES_SAVE_ON_LOOP = True
+    no_thread = AssertionError("saved in a database thread")
+    with mock.patch.object(consumers.ChatConsumer, "_save_message", side_effect=no_thread):
+        yield
+    await loop_db.close_loop_pool()
 
 
 def count_messages(**filters) -> int:
@@ -79,7 +96,7 @@ async def test_foreign_or_missing_origin_fails_the_handshake(chat, origin):
 # Sending
 
 
-async def test_message_is_saved_then_delivered_to_both_participants(chat):
+async def test_message_is_saved_then_delivered_to_both_participants(chat, saving):
     thread = chat["thread"]
     after = chat["first"].pk
     anna, _ = await open_chat(thread.pk, chat["cookies"]["anna"], after=after)
@@ -129,7 +146,7 @@ async def test_message_is_saved_then_delivered_to_both_participants(chat):
         await comm.disconnect()
 
 
-async def test_resent_client_id_is_saved_once(chat):
+async def test_resent_client_id_is_saved_once(chat, saving):
     thread = chat["thread"]
     anna, _ = await open_chat(thread.pk, chat["cookies"]["anna"], after=chat["first"].pk)
     frame = {"type": "message", "text": "один раз", "client_id": "resent-1"}
@@ -197,7 +214,7 @@ async def test_error_names_the_client_id_of_the_refused_message(chat):
     await anna.disconnect()
 
 
-async def test_message_over_the_rate_limit_is_refused_and_not_saved(chat, settings):
+async def test_message_over_the_rate_limit_is_refused_and_not_saved(chat, saving, settings):
     settings.PRIVATEMESSAGES_WS_BURST = 6
     settings.PRIVATEMESSAGES_WS_RATE = 0.01
     thread = chat["thread"]
@@ -225,7 +242,7 @@ async def test_message_over_the_rate_limit_is_refused_and_not_saved(chat, settin
     await anna.disconnect()
 
 
-async def test_flood_saves_nothing_past_the_default_limit(chat):
+async def test_flood_saves_nothing_past_the_default_limit(chat, saving):
     thread = chat["thread"]
     anna, _ = await open_chat(thread.pk, chat["cookies"]["anna"], after=chat["first"].pk)
     loop = asyncio.get_running_loop()
@@ -428,7 +445,7 @@ async def test_ping_is_answered(chat):
     await comm.disconnect()
 
 
-async def test_client_id_reused_in_another_thread_is_refused(chat):
+async def test_client_id_reused_in_another_thread_is_refused(chat, saving):
     thread = chat["thread"]
     await acreate(sender=chat["anna"], thread=thread, text="здесь", client_id="once")
     carol_thread = await database_sync_to_async(services.thread_get_or_create_for_pair)(
