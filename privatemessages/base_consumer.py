@@ -65,6 +65,8 @@ class BaseConsumer(AsyncWebsocketConsumer):
     session_ended = False
     # Registered with user_events (from connect until the socket ends).
     watching = False
+    # The thread a chat socket shows; None for the thread list (user_events).
+    thread_id: int | None = None
     # The user's settings, read when the socket opens (a change applies to
     # sockets opened after it).
     receipts = True

@@ -393,11 +393,6 @@ class ChatConsumer(BaseConsumer):
                 self.gap_timer.cancel()
                 self.gap_timer = None
 
-    def thread_update(self, event: dict) -> None:
-        # This thread's own messages carry their counts in the message frame.
-        if event["thread"]["thread"] != self.thread_id:
-            super().thread_update(event)
-
     async def fill_gap(self) -> None:
         self.gap_timer = None
         after = self.order.gap_due()

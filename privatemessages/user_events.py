@@ -22,6 +22,8 @@ from .per_loop import per_loop
 
 class Receiver(Protocol):
     user_id: int
+    # The thread a chat socket shows, or None (the thread list).
+    thread_id: int | None
 
     def user_event(self, event: dict) -> None:
         """Take an event addressed to this socket's user; must not wait."""
@@ -31,12 +33,21 @@ class _Sockets:
     """This event loop's open sockets by user; the Fanout's subscriber of USERS_GROUP."""
 
     def __init__(self) -> None:
-        self.by_user: dict[int, set[Receiver]] = {}
+        # user id -> the thread a socket shows (None: the list) -> those sockets.
+        self.by_user: dict[int, dict[int | None, set[Receiver]]] = {}
 
     def deliver(self, event: dict) -> None:
+        # A thread's own chat sockets do not get its thread.update: the
+        # message frame carries its counts. Skipped here, per thread, rather
+        # than dropped by each of a user's tabs on that thread.
+        shown_thread = None
+        if event.get("type") == events.THREAD_UPDATE:
+            shown_thread = event["thread"]["thread"]
         for user_id, addressed in events.per_user(event):
-            for socket in list(self.by_user.get(user_id, ())):
-                socket.user_event(addressed)
+            for thread_id, sockets in list(self.by_user.get(user_id, {}).items()):
+                if thread_id is None or thread_id != shown_thread:
+                    for socket in list(sockets):
+                        socket.user_event(addressed)
 
 
 # The running event loop's sockets.
@@ -46,7 +57,7 @@ _loop_sockets = per_loop(_Sockets)
 async def watch(socket: Receiver) -> None:
     """Hand *socket* the events addressed to its user, from now on."""
     sockets = _loop_sockets()
-    sockets.by_user.setdefault(socket.user_id, set()).add(socket)
+    sockets.by_user.setdefault(socket.user_id, {}).setdefault(socket.thread_id, set()).add(socket)
     fanout = get_fanout()
     if fanout is not None:
         # Subscribes on the first call, only waits for the subscription after.
@@ -55,8 +66,12 @@ async def watch(socket: Receiver) -> None:
 
 def unwatch(socket: Receiver) -> None:
     """Stop handing *socket* events (it closed)."""
-    receivers = _loop_sockets().by_user.get(socket.user_id)
+    by_user = _loop_sockets().by_user
+    shown = by_user.get(socket.user_id, {})
+    receivers = shown.get(socket.thread_id)
     if receivers is not None:
         receivers.discard(socket)
         if not receivers:
-            del _loop_sockets().by_user[socket.user_id]
+            del shown[socket.thread_id]
+            if not shown:
+                del by_user[socket.user_id]
