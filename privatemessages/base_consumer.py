@@ -135,7 +135,8 @@ class BaseConsumer(AsyncWebsocketConsumer):
         # connections before every event, which costs more CPU than handling
         # most frames. These consumers touch the database only through
         # in_database_thread, which closes stale connections itself
-        # (before and after each call, in the thread that owns them).
+        # (before and after each call, in the thread that owns them), and
+        # through the loop's own pool (loop_db.py), which needs no closing.
         await getattr(self, get_handler_name(message))(message)
 
     async def connect(self) -> None:

@@ -9,6 +9,7 @@ called by the form, the API and the consumer); the services below take the
 checked values and trust them, as Zulip's check_*/do_* split does.
 """
 
+import asyncio
 import logging
 import unicodedata
 from collections.abc import Iterable
@@ -290,6 +291,23 @@ async def message_create_on_loop(
     assert isinstance(client_id, str), "check_message() first"
     if sender.pk not in participants:
         raise _not_participant()
+    # Shielded: a sender's task cancelled midway (the server shutting down)
+    # must not leave a saved message unannounced, its thread's head not
+    # raised, which no keepalive would notice. In a database thread the work
+    # goes on by itself.
+    return await asyncio.shield(
+        _saved_and_announced_on_loop(sender, thread, text, client_id, participants, redis_client)
+    )
+
+
+async def _saved_and_announced_on_loop(
+    sender: AbstractBaseUser,
+    thread: Thread,
+    text: str,
+    client_id: str,
+    participants: dict[int, str],
+    redis_client: aioredis.Redis | None,
+) -> Message:
     try:
         saved = await message_sql.insert_and_commit_on_loop(
             thread_id=thread.pk,

@@ -13,7 +13,7 @@ import pytest
 from channels.layers import get_channel_layer
 from django.db import connection
 
-from privatemessages import events, loop_db
+from privatemessages import events, loop_db, message_sql
 from privatemessages.models import ChatProfile, Membership, Message, Thread
 from privatemessages.services import MessageError, message_create_on_loop
 
@@ -147,6 +147,33 @@ def test_statements_deallocated_under_the_loop_connection_are_prepared_again(
     on_loop(deallocated_between)
     assert list(Message.objects.values_list("text", flat=True).order_by("pk")) == ["one", "two"]
     assert Thread.objects.get(pk=thread.pk).message_count == 2
+
+
+def test_a_send_cancelled_midway_is_still_saved_and_announced(anna, thread, pair, announced):
+    """The sender's task cancelled (the server shutting down) while the query runs."""
+    real = message_sql.insert_and_commit_on_loop
+    started = asyncio.Event()
+
+    async def started_then_saved(**fields):
+        started.set()
+        await asyncio.sleep(0.1)  # time for the cancel to land first
+        return await real(**fields)
+
+    async def cancelled_midway():
+        sending = asyncio.ensure_future(send(anna, thread, pair, "ушла на полуслове"))
+        await started.wait()
+        sending.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await sending
+        assert not announced.called
+        async with asyncio.timeout(10):
+            while not announced.called:  # the shielded work goes on
+                await asyncio.sleep(0.01)
+
+    with mock.patch.object(message_sql, "insert_and_commit_on_loop", started_then_saved):
+        on_loop(cancelled_midway)
+    assert Message.objects.filter(text="ушла на полуслове").count() == 1
+    assert announced.call_count == 1
 
 
 def test_a_failed_announcement_does_not_fail_the_saved_message(anna, thread, pair, caplog):
