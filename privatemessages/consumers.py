@@ -154,6 +154,8 @@ class ChatConsumer(BaseConsumer):
             client_id=checked.client_id,
             participants=self.participants,
             redis_client=limits.redis_client(),
+            # The budget of the user's next message, in this one's publish.
+            also_in_publish=limits.take_ahead(self.user_id),
         )
         return 0.0
 

@@ -16,7 +16,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.text import Truncator
 
 from . import bots, selectors, thread_heads
-from .group_send import group_send_many, group_send_many_on_loop
+from .group_send import AlsoInPublish, group_send_many, group_send_many_on_loop
 from .models import Message
 
 if TYPE_CHECKING:
@@ -268,14 +268,25 @@ async def broadcast_message_created_on_loop(
     unread: dict[int, int],
     totals: dict[int, tuple[int, int]],
     redis_client: aioredis.Redis | None,
+    also: AlsoInPublish | None = None,
 ) -> None:
-    """broadcast_message_created from the event loop (*redis_client*: the loop's, for the head)."""
+    """
+    broadcast_message_created from the event loop (*redis_client*: the loop's,
+    for the head); *also*: more commands for its round trip (the sender's
+    next send budget, userlimits.take_ahead), where the publish can take them.
+    """
     sends = _message_created_sends(
         message, client_id, participants, total, prev_id, unread, totals
     )
+    raise_head = _head_raise(message)
+
+    def in_publish(pipe):
+        raise_head(pipe)
+        return also(pipe) if also is not None else None
+
     joined = False
     try:
-        joined = await group_send_many_on_loop(sends, also=_head_raise(message))
+        joined = await group_send_many_on_loop(sends, also=in_publish)
     except Exception:
         logger.exception("Could not broadcast message %s", message.pk)
     if not joined:

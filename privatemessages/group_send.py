@@ -40,8 +40,13 @@ def group_send_many(
     return False
 
 
+# More commands for a publish's round trip, queued in its pipeline; what it
+# returns, if anything, is called with the round trip's results.
+AlsoInPublish = Callable[[Pipeline], Callable[[list], None] | None]
+
+
 async def group_send_many_on_loop(
-    sends: list[tuple[str, dict]], *, also: Callable[[Pipeline], None] | None = None
+    sends: list[tuple[str, dict]], *, also: AlsoInPublish | None = None
 ) -> bool:
     """group_send_many from the event loop: the same round trip, or the layer's own sends."""
     layer = get_channel_layer()
@@ -102,21 +107,31 @@ class PubSubPublisher:
         return joined
 
     async def publish_on_loop(
-        self, sends: list[tuple[str, dict]], *, also: Callable[[Pipeline], None] | None = None
+        self, sends: list[tuple[str, dict]], *, also: AlsoInPublish | None = None
     ) -> bool:
-        """publish from the event loop."""
+        """publish from the event loop; what *also* returns gets the round trip's results."""
         pipe = self.loop_client().pipeline(transaction=False)
-        joined = self._queue(pipe, sends, also)
-        await pipe.execute()
+        self._queue_publishes(pipe, sends)
+        joined = self._joins(also)
+        answered = also(pipe) if joined else None
+        results = await pipe.execute()
+        if answered is not None:
+            answered(results)
         return joined
 
     def _queue(self, pipe, sends: list[tuple[str, dict]], also) -> bool:
-        for group, event in sends:
-            pipe.publish(self.channel_name(group), self.layer.serialize(event))
-        joined = also is not None and self.address == settings.REDIS_URL
+        self._queue_publishes(pipe, sends)
+        joined = self._joins(also)
         if joined:
             also(pipe)
         return joined
+
+    def _queue_publishes(self, pipe, sends: list[tuple[str, dict]]) -> None:
+        for group, event in sends:
+            pipe.publish(self.channel_name(group), self.layer.serialize(event))
+
+    def _joins(self, also) -> bool:
+        return also is not None and self.address == settings.REDIS_URL
 
 
 _publishers: "weakref.WeakKeyDictionary[BaseChannelLayer, PubSubPublisher | None]" = (

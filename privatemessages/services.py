@@ -27,6 +27,7 @@ from django.utils.translation import ngettext_lazy
 
 from . import bots, conf, events, message_sql, selectors, unread
 from .db_threads import in_database_thread
+from .group_send import AlsoInPublish
 from .models import ChatProfile, Membership, Message, Thread, is_storable, is_valid_id
 
 logger = logging.getLogger(__name__)
@@ -276,6 +277,7 @@ async def message_create_on_loop(
     client_id: str,
     participants: dict[int, str],
     redis_client: aioredis.Redis | None,
+    also_in_publish: AlsoInPublish | None = None,
 ) -> Message:
     """
     message_create for a socket's message, from the event loop itself, where
@@ -286,6 +288,7 @@ async def message_create_on_loop(
     block. A person's message in a thread without a bot: the socket of a
     thread with a bot, and a tapped button, go through message_create in a
     database thread. The same errors and the same idempotency per client_id.
+    *also_in_publish*: more commands for the broadcast's Redis round trip.
     """
     assert isinstance(text, str), "check_message() first"
     assert isinstance(client_id, str), "check_message() first"
@@ -296,7 +299,9 @@ async def message_create_on_loop(
     # raised, which no keepalive would notice. In a database thread the work
     # goes on by itself.
     return await asyncio.shield(
-        _saved_and_announced_on_loop(sender, thread, text, client_id, participants, redis_client)
+        _saved_and_announced_on_loop(
+            sender, thread, text, client_id, participants, redis_client, also_in_publish
+        )
     )
 
 
@@ -307,6 +312,7 @@ async def _saved_and_announced_on_loop(
     client_id: str,
     participants: dict[int, str],
     redis_client: aioredis.Redis | None,
+    also_in_publish: AlsoInPublish | None,
 ) -> Message:
     try:
         saved = await message_sql.insert_and_commit_on_loop(
@@ -336,6 +342,7 @@ async def _saved_and_announced_on_loop(
             unread=saved.unread,
             totals=saved.totals,
             redis_client=redis_client,
+            also=also_in_publish,
         )
         bots.message_committed.send(Message, message=message, participants=participants)
     except Exception:

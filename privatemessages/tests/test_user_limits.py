@@ -242,6 +242,40 @@ async def test_a_message_thread_and_the_event_loop_take_from_one_bucket(settings
     await store.client.aclose()
 
 
+@needs_real_services("Redis")
+async def test_a_token_taken_in_the_publish_serves_the_next_message_and_no_more(settings):
+    """take_ahead: the next message's token rides in this one's publish round trip; the
+    user gets the burst and not one message more."""
+    settings.PRIVATEMESSAGES_USER_SEND_RATE = 0.001
+    settings.PRIVATEMESSAGES_USER_SEND_BURST = 2
+    store = userlimits._RedisStore(settings.REDIS_URL)
+    limits = userlimits.UserLimits(store)
+    user_id = 10**9 + 13
+    asked = []
+    real_take = store.take
+
+    async def counted_take(*args):
+        asked.append(args)
+        return await real_take(*args)
+
+    store.take = counted_take
+
+    async def publish_with(also) -> None:
+        pipe = store.client.pipeline(transaction=False)
+        pipe.publish("test-take-ahead", "a message")  # what the publish sends first
+        answered = also(pipe)
+        answered(await pipe.execute())
+
+    assert await limits.take_message(user_id) == 0  # the first: a round trip of its own
+    await publish_with(limits.take_ahead(user_id))  # takes the second's token
+    assert limits.take_ahead(user_id) is None  # one in hand: nothing more to take
+    assert await limits.take_message(user_id) == 0  # the second: no round trip
+    await publish_with(limits.take_ahead(user_id))  # the bucket is empty: refused
+    assert await limits.take_message(user_id) > 0  # the third: refused, no round trip
+    assert len(asked) == 1
+    await store.client.aclose()
+
+
 def test_settings_default_to_one_connections_worth(settings):
     """By default a user may send as fast as one connection may: more sockets add
     nothing, and the defaults follow the per-connection setting."""
