@@ -13,6 +13,11 @@ sockets are spread over processes; without it, in this process's memory (one
 process: the development server). The time is Redis's own (TIME), so that
 the processes' clocks need not agree.
 
+A socket's message saved on the event loop takes the token of the user's next
+message in its own publish round trip (take_ahead): a steady sender's message
+costs one round trip to Redis, not two, and the budget is spent one message
+early, never late.
+
 An open socket is a lease in Redis that its process renews while the socket
 lives: the sockets of a process that crashed stop counting when their leases
 run out, instead of holding the user's count up for good.
