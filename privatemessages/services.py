@@ -294,62 +294,50 @@ async def message_create_on_loop(
     assert isinstance(client_id, str), "check_message() first"
     if sender.pk not in participants:
         raise _not_participant()
+
+    async def saved_and_announced() -> Message:
+        try:
+            saved = await message_sql.insert_and_commit_on_loop(
+                thread_id=thread.pk,
+                sender_id=sender.pk,
+                participant_ids=list(participants),
+                text=text,
+                client_id=client_id,
+            )
+        except message_sql.ThreadGone:
+            raise _not_participant() from None
+        except IntegrityError:
+            existing = client_id and await in_database_thread(_message_with_client_id)(
+                sender=sender, client_id=client_id
+            )
+            if not existing:
+                raise
+            return _check_same_thread(existing, thread)
+        message = _saved_message(saved, thread, sender, text, client_id, None, db=DEFAULT_DB_ALIAS)
+        try:
+            await events.broadcast_message_created_on_loop(
+                message,
+                client_id=client_id or None,
+                participants=participants,
+                total=saved.total,
+                prev_id=saved.prev_id,
+                unread=saved.unread,
+                totals=saved.totals,
+                redis_client=redis_client,
+                also=also_in_publish,
+            )
+            bots.message_committed.send(Message, message=message, participants=participants)
+        except Exception:
+            # As _announce_robustly: the message is saved; no error, no resend.
+            logger.exception("Could not announce message %s", message.pk)
+        thread.last_message = saved.created
+        return message
+
     # Shielded: a sender's task cancelled midway (the server shutting down)
     # must not leave a saved message unannounced, its thread's head not
     # raised, which no keepalive would notice. In a database thread the work
     # goes on by itself.
-    return await asyncio.shield(
-        _saved_and_announced_on_loop(
-            sender, thread, text, client_id, participants, redis_client, also_in_publish
-        )
-    )
-
-
-async def _saved_and_announced_on_loop(
-    sender: AbstractBaseUser,
-    thread: Thread,
-    text: str,
-    client_id: str,
-    participants: dict[int, str],
-    redis_client: aioredis.Redis | None,
-    also_in_publish: AlsoInPublish | None,
-) -> Message:
-    try:
-        saved = await message_sql.insert_and_commit_on_loop(
-            thread_id=thread.pk,
-            sender_id=sender.pk,
-            participant_ids=list(participants),
-            text=text,
-            client_id=client_id,
-        )
-    except message_sql.ThreadGone:
-        raise _not_participant() from None
-    except IntegrityError:
-        existing = client_id and await in_database_thread(_message_with_client_id)(
-            sender=sender, client_id=client_id
-        )
-        if not existing:
-            raise
-        return _check_same_thread(existing, thread)
-    message = _saved_message(saved, thread, sender, text, client_id, None, db=DEFAULT_DB_ALIAS)
-    try:
-        await events.broadcast_message_created_on_loop(
-            message,
-            client_id=client_id or None,
-            participants=participants,
-            total=saved.total,
-            prev_id=saved.prev_id,
-            unread=saved.unread,
-            totals=saved.totals,
-            redis_client=redis_client,
-            also=also_in_publish,
-        )
-        bots.message_committed.send(Message, message=message, participants=participants)
-    except Exception:
-        # As _announce_robustly: the message is saved; no error, no resend.
-        logger.exception("Could not announce message %s", message.pk)
-    thread.last_message = saved.created
-    return message
+    return await asyncio.shield(saved_and_announced())
 
 
 def _not_participant() -> MessageError:
