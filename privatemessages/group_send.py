@@ -17,10 +17,12 @@ from redis.client import Pipeline
 
 from .per_loop import per_loop
 
+# More commands for a publish's round trip, queued in its pipeline; what it
+# returns, if anything, is called with the round trip's results.
+AlsoInPublish = Callable[[Pipeline], Callable[[list], None] | None]
 
-def group_send_many(
-    sends: list[tuple[str, dict]], *, also: Callable[[Pipeline], None] | None = None
-) -> bool:
+
+def group_send_many(sends: list[tuple[str, dict]], *, also: AlsoInPublish | None = None) -> bool:
     """
     Send each event to its group, in order, from synchronous code.
 
@@ -38,11 +40,6 @@ def group_send_many(
         return publisher.publish(sends, also=also)
     async_to_sync(_group_send_all)(layer, sends)
     return False
-
-
-# More commands for a publish's round trip, queued in its pipeline; what it
-# returns, if anything, is called with the round trip's results.
-AlsoInPublish = Callable[[Pipeline], Callable[[list], None] | None]
 
 
 async def group_send_many_on_loop(
@@ -93,45 +90,38 @@ class PubSubPublisher:
     def channel_name(self, group: str) -> str:
         return pubsub_group_channel(self.prefix, group)
 
-    def publish(
-        self, sends: list[tuple[str, dict]], *, also: Callable[[Pipeline], None] | None = None
-    ) -> bool:
+    def publish(self, sends: list[tuple[str, dict]], *, also: AlsoInPublish | None = None) -> bool:
         """
         Publish *sends*; return True if *also* (more commands for the site's own
         Redis, REDIS_URL) went into the same round trip, which it can when the
-        layer's Redis is that one.
+        layer's Redis is that one. What *also* returns gets the round trip's results.
         """
         pipe = self.client.pipeline(transaction=False)
-        joined = self._queue(pipe, sends, also)
-        pipe.execute()
+        joined, answered = self._queue(pipe, sends, also)
+        results = pipe.execute()
+        if answered is not None:
+            answered(results)
         return joined
 
     async def publish_on_loop(
         self, sends: list[tuple[str, dict]], *, also: AlsoInPublish | None = None
     ) -> bool:
-        """publish from the event loop; what *also* returns gets the round trip's results."""
+        """publish from the event loop."""
         pipe = self.loop_client().pipeline(transaction=False)
-        self._queue_publishes(pipe, sends)
-        joined = self._joins(also)
-        answered = also(pipe) if joined else None
+        joined, answered = self._queue(pipe, sends, also)
         results = await pipe.execute()
         if answered is not None:
             answered(results)
         return joined
 
-    def _queue(self, pipe, sends: list[tuple[str, dict]], also) -> bool:
-        self._queue_publishes(pipe, sends)
-        joined = self._joins(also)
-        if joined:
-            also(pipe)
-        return joined
-
-    def _queue_publishes(self, pipe, sends: list[tuple[str, dict]]) -> None:
+    def _queue(
+        self, pipe, sends: list[tuple[str, dict]], also: AlsoInPublish | None
+    ) -> tuple[bool, Callable[[list], None] | None]:
         for group, event in sends:
             pipe.publish(self.channel_name(group), self.layer.serialize(event))
-
-    def _joins(self, also) -> bool:
-        return also is not None and self.address == settings.REDIS_URL
+        if also is None or self.address != settings.REDIS_URL:
+            return False, None
+        return True, also(pipe)
 
 
 _publishers: "weakref.WeakKeyDictionary[BaseChannelLayer, PubSubPublisher | None]" = (

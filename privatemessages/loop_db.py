@@ -41,9 +41,15 @@ def _new_pool() -> AsyncConnectionPool:
         open=False,
         # As long as Django's own pool waits (settings.DATABASES): past it, the
         # sender is told the message was not saved, and resends it.
-        timeout=float(connection.settings_dict["OPTIONS"].get("pool", {}).get("timeout", 3)),
+        timeout=_django_pool_timeout(),
         name="privatemessages-loop",
     )
+
+
+def _django_pool_timeout() -> float:
+    pool = connection.settings_dict["OPTIONS"].get("pool")
+    # "pool": True (Django's defaults) or a dict of psycopg_pool's options.
+    return float(pool.get("timeout", 30.0)) if isinstance(pool, dict) else 30.0
 
 
 class _LoopPool:

@@ -11,7 +11,6 @@ from unittest import mock
 
 import pytest
 from channels.layers import get_channel_layer
-from django.db import connection
 
 from privatemessages import events, loop_db, message_sql
 from privatemessages.models import ChatProfile, Membership, Message, Thread
@@ -19,13 +18,8 @@ from privatemessages.services import MessageError, message_create_on_loop
 
 from .realtime_fixtures import needs_real_services
 
+# Skipped on SQLite, where the sockets save in database threads.
 pytestmark = [pytest.mark.django_db(transaction=True), needs_real_services("PostgreSQL")]
-
-
-@pytest.fixture(autouse=True)
-def postgresql_only():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (set DATABASE_URL)")
 
 
 @pytest.fixture
